@@ -1,0 +1,117 @@
+//! Wiring: builds the actors and listeners in data-flow order and hands back a running
+//! daemon that the binary (or a test) stops.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use slog::{Logger, info, o, warn};
+
+use crate::cache::{CacheActor, CacheView, SyncSettings};
+use crate::config::Config;
+use crate::http::{self, BindError};
+use crate::model::SwitchId;
+use crate::simulate::{SwitchActor, SwitchModel, phase};
+use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("cannot set up the Redis client: {0}")]
+    Redis(#[from] StoreError),
+}
+
+/// A started daemon: both listeners serving, every switch ticking.
+pub struct RunningDaemon {
+    /// Where the generator API listens (useful when the config asked for port 0).
+    pub generator_addr: SocketAddr,
+    /// Where the metrics API listens.
+    pub metric_addr: SocketAddr,
+    pub(crate) listeners: [ServerHandle; 2],
+    pub(crate) writer: Addr<RedisWriter>,
+    pub(crate) log: Logger,
+    pub(crate) stop_timeout: Duration,
+    view: CacheView,
+    /// Kept so the switch actors live as long as the daemon.
+    _switches: Vec<Addr<SwitchActor>>,
+}
+
+impl RunningDaemon {
+    /// The cache's read side, as the HTTP routes see it.
+    pub fn cache(&self) -> &CacheView {
+        &self.view
+    }
+}
+
+/// Starts the daemon inside the current actix System: opens both listeners, starts the
+/// cache, the writer and one actor per switch, waits until the cache holds every switch,
+/// then serves. Fails only if a listener cannot be opened; Redis being away is not an
+/// error (the daemon serves from the cache and keeps retrying).
+pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartError> {
+    let t = &config.telemetry;
+    let r = &config.redis;
+    let view = CacheView::new(t.switches);
+    let (generator, metric) = http::bind(&config, &view, &log)?;
+
+    let pool = store::pool(r)?;
+    let sync = SyncSettings {
+        pool: pool.clone(),
+        every: t.interval(),
+        batch: r.batch_size,
+        timeout: r.timeout(),
+    };
+    let cache = CacheActor::new(
+        view.clone(),
+        sync,
+        t.simulate,
+        log.new(o!("actor" => "cache")),
+    )
+    .start();
+    let settings = WriterSettings {
+        batch_size: r.batch_size,
+        flush_interval: Duration::from_millis(r.flush_interval_ms),
+        timeout: r.timeout(),
+    };
+    let writer = RedisWriter::new(pool, cache, settings, log.new(o!("actor" => "writer"))).start();
+
+    let mut switches = Vec::new();
+    if t.simulate {
+        let seed = t.seed.unwrap_or_else(rand::random);
+        info!(log, "Simulating switches."; "switches" => t.switches,
+            "interval_s" => t.update_interval_seconds, "seed" => seed);
+        switches.reserve(t.switches as usize);
+        for n in 0..t.switches {
+            let model = SwitchModel::new(seed, SwitchId(n));
+            let phase = phase(n, t.switches, t.interval());
+            switches.push(SwitchActor::new(model, t.interval(), phase, writer.clone()).start());
+        }
+    }
+
+    // Serve only once the cache is complete, so no client sees a partial fabric. Redis
+    // cannot hold this up for long: reads are bounded by the Redis timeout.
+    let deadline = Instant::now() + r.timeout() * 3 + Duration::from_secs(2);
+    while !view.snapshot().loaded {
+        if Instant::now() > deadline {
+            warn!(log, "Serving before the cache is complete.");
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    let generator = generator.start();
+    let metric = metric.start();
+    info!(log, "Serving."; "generator_addr" => %generator.addr, "metric_addr" => %metric.addr,
+        "redis" => format!("{}:{}/{}", r.host, r.port, r.db));
+    Ok(RunningDaemon {
+        generator_addr: generator.addr,
+        metric_addr: metric.addr,
+        listeners: [generator.handle, metric.handle],
+        writer,
+        log,
+        stop_timeout: config.shutdown.timeout(),
+        view,
+        _switches: switches,
+    })
+}

@@ -1,0 +1,110 @@
+//! The HTTP API's errors: each maps to one status code and a JSON body naming what was not
+//! found or not allowed.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::model::Metric;
+
+/// Longest piece of a client's input echoed back in an error body.
+const ECHO_MAX: usize = 200;
+
+/// Everything a request can get wrong. None of these is a server fault, so none is a 5xx.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("no such route")]
+    NoRoute { path: String },
+    #[error("method not allowed")]
+    MethodNotAllowed { method: String },
+    #[error("no such switch")]
+    UnknownSwitch { switch_id: String, switches: u32 },
+    #[error("no telemetry for this switch yet")]
+    NoData { switch_id: String },
+    #[error("no such metric")]
+    UnknownMetric { switch_id: String, metric: String },
+}
+
+/// The methods every route answers.
+pub const ALLOWED_METHODS: &str = "GET, HEAD";
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            _ => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let error = self.to_string();
+        let body = match self {
+            ApiError::NoRoute { path } => json!({"error": error, "path": echo(path)}),
+            ApiError::MethodNotAllowed { method } => json!({
+                "error": error, "method": echo(method), "allowed": ["GET", "HEAD"],
+            }),
+            ApiError::UnknownSwitch {
+                switch_id,
+                switches,
+            } => json!({
+                "error": error,
+                "switch_id": echo(switch_id),
+                "switches": format!("switch-0 ... switch-{}", switches.saturating_sub(1)),
+            }),
+            ApiError::NoData { switch_id } => json!({"error": error, "switch_id": switch_id}),
+            ApiError::UnknownMetric { switch_id, metric } => json!({
+                "error": error,
+                "switch_id": switch_id,
+                "metric": echo(metric),
+                "metrics": Metric::names().collect::<Vec<_>>(),
+            }),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::MethodNotAllowed { .. }) {
+            response.insert_header((header::ALLOW, ALLOWED_METHODS));
+        }
+        response.json(body)
+    }
+}
+
+/// A client's text, shortened to a sane length on a character boundary.
+fn echo(text: &str) -> String {
+    text.chars().take(ECHO_MAX).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body(e: ApiError) -> (StatusCode, String) {
+        let r = e.error_response();
+        (
+            r.status(),
+            String::from_utf8(to_bytes(r.into_body()).await.unwrap().to_vec()).unwrap(),
+        )
+    }
+
+    #[actix_web::test]
+    async fn unknown_metric_lists_the_metrics_that_exist() {
+        let (status, text) = body(ApiError::UnknownMetric {
+            switch_id: "switch-1".into(),
+            metric: "latency".into(),
+        })
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            text,
+            r#"{"error":"no such metric","metric":"latency","metrics":["bandwidth_in_mbps","bandwidth_out_mbps","latency_ms","packet_errors","updated_at"],"switch_id":"switch-1"}"#
+        );
+    }
+
+    #[actix_web::test]
+    async fn long_input_is_shortened_in_error_bodies() {
+        let (_, text) = body(ApiError::NoRoute {
+            path: "x".repeat(10_000),
+        })
+        .await;
+        assert!(text.len() < 300, "{}", text.len());
+    }
+}

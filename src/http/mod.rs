@@ -1,0 +1,162 @@
+//! Both HTTP listeners: the generator API (`/counters`, CSV) and the metrics API
+//! (`/telemetry`, JSON). Every route answers from the cache's published snapshot; no
+//! request waits on Redis.
+
+mod counters;
+pub mod error;
+mod log;
+mod telemetry;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::dev::{HttpServiceFactory, ServerHandle};
+use actix_web::http::KeepAlive;
+use actix_web::middleware::from_fn;
+use actix_web::{
+    App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Responder, guard, web,
+};
+use slog::{Logger, o};
+
+use crate::cache::CacheView;
+use crate::config::{Config, ServerConfig};
+use error::ApiError;
+use log::RequestLog;
+
+/// Time a client has to send its request head before it gets a 408.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// A listener that could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({key}): {source}")]
+pub struct BindError {
+    /// The config section of the listener.
+    pub key: &'static str,
+    pub addr: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A running listener.
+pub struct Listener {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+}
+
+/// Binds both listeners, (generator, metric), failing before anything is served if an
+/// address is taken. Neither serves until [`Bound::start`].
+pub fn bind(config: &Config, view: &CacheView, log: &Logger) -> Result<(Bound, Bound), BindError> {
+    let stop_secs = config.shutdown.timeout().as_secs().max(1);
+    let generator = bind_one(
+        &config.generator_server,
+        "generator_server",
+        counters::routes,
+        view,
+        log,
+        stop_secs,
+    )?;
+    let metric = bind_one(
+        &config.metric_server,
+        "metric_server",
+        telemetry::routes,
+        view,
+        log,
+        stop_secs,
+    )?;
+    Ok((generator, metric))
+}
+
+/// A listener whose socket is open but which does not serve yet.
+pub struct Bound {
+    pub addr: SocketAddr,
+    run: Box<dyn FnOnce() -> actix_web::dev::Server>,
+}
+
+impl Bound {
+    /// Starts serving.
+    pub fn start(self) -> Listener {
+        let server = (self.run)();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Listener {
+            addr: self.addr,
+            handle,
+        }
+    }
+}
+
+/// Opens one listener serving `routes`, every request logged with the listener's name.
+fn bind_one(
+    config: &ServerConfig,
+    key: &'static str,
+    routes: fn(&mut web::ServiceConfig),
+    view: &CacheView,
+    log: &Logger,
+    stop_secs: u64,
+) -> Result<Bound, BindError> {
+    let bind_error = |source| BindError {
+        key,
+        addr: format!("{}:{}", config.host, config.port),
+        source,
+    };
+    let addr = config
+        .addr()
+        .map_err(|e| bind_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let workers = config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+    });
+    let (view, request_log) = (view.clone(), RequestLog(log.new(o!("listener" => key))));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(view.clone()))
+            .app_data(web::Data::new(request_log.clone()))
+            .wrap(from_fn(log::log_request))
+            .configure(routes)
+            .default_service(web::to(no_route))
+    })
+    .workers(workers)
+    // Signals are the daemon's to handle: it stops the listeners, then flushes Redis.
+    .disable_signals()
+    .shutdown_timeout(stop_secs)
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
+    .bind(addr)
+    .map_err(bind_error)?;
+    let addr = server.addrs().first().copied().unwrap_or(addr);
+    Ok(Bound {
+        addr,
+        run: Box::new(move || server.run()),
+    })
+}
+
+/// A resource answering GET and HEAD with `handler`, and 405 to any other method.
+fn read<H, Args>(path: &str, handler: H) -> impl HttpServiceFactory
+where
+    H: Handler<Args>,
+    Args: FromRequest + 'static,
+    H::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(handler),
+        )
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute {
+        path: req.path().to_string(),
+    })
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+    })
+}

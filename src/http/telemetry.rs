@@ -1,0 +1,75 @@
+//! The metrics API (`metric_server`): `GET /telemetry/`, `/telemetry/{switch_id}` and
+//! `/telemetry/{switch_id}/{metric}`, as JSON.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+
+use super::error::ApiError;
+use super::read;
+use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
+use crate::model::{Metric, SwitchId};
+
+/// Adds the metrics API's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(read("/telemetry", all))
+        .service(read("/telemetry/", all))
+        .service(read("/telemetry/{switch_id}", one_switch))
+        .service(read("/telemetry/{switch_id}/{metric}", one_metric));
+}
+
+/// `GET /telemetry/`: every switch, `{"switches": {...}}`, rendered once per change.
+async fn all(view: web::Data<CacheView>) -> HttpResponse {
+    json(view.snapshot().telemetry_json())
+}
+
+/// `GET /telemetry/{switch_id}`: that switch's metrics.
+async fn one_switch(
+    view: web::Data<CacheView>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = view.snapshot();
+    let state = find(&snapshot, &path)?;
+    Ok(json(cache::switch_json(&state.sample)))
+}
+
+/// `GET /telemetry/{switch_id}/{metric}`: `{"switch_id", "metric", "value"}`.
+async fn one_metric(
+    view: web::Data<CacheView>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (switch_id, metric_name) = path.into_inner();
+    let snapshot = view.snapshot();
+    let state = find(&snapshot, &switch_id)?;
+    let metric = Metric::parse(&metric_name).ok_or(ApiError::UnknownMetric {
+        switch_id,
+        metric: metric_name,
+    })?;
+    let sample = &state.sample;
+    Ok(json(cache::metric_json(
+        sample.switch,
+        metric,
+        sample.value(metric),
+    )))
+}
+
+/// Resolves a switch id from the URL against the snapshot.
+fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, ApiError> {
+    let unknown = || ApiError::UnknownSwitch {
+        switch_id: switch_id.to_string(),
+        switches: snapshot.fabric_size(),
+    };
+    let switch = SwitchId::parse(switch_id).ok_or_else(unknown)?;
+    match snapshot.get(switch) {
+        Lookup::Found(state) => Ok(state),
+        Lookup::NoData => Err(ApiError::NoData {
+            switch_id: switch.to_string(),
+        }),
+        Lookup::Unknown => Err(unknown()),
+    }
+}
+
+fn json(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(body)
+}

@@ -1,0 +1,34 @@
+//! telemetryd: simulates network-switch telemetry, keeps it in Redis and serves it over HTTP.
+//!
+//! # Layout
+//!
+//! A sample flows one way, and the modules follow it:
+//!
+//! | step | module | role |
+//! |---|---|---|
+//! | 1 | [`simulate`] | one `SwitchActor` per switch draws a `Sample` from its seeded model on its own timer |
+//! | 2 | [`store::writer`] | `RedisWriter` batches samples (latest per switch) into pipelined `HSET`s |
+//! | 3 | [`store::codec`] | the Redis layout: one hash per switch, `telemetry:switch-<n>` |
+//! | 4 | [`cache`] | `CacheActor` keeps the latest state, re-reads Redis each interval, publishes snapshots |
+//! | 5 | [`http`] | both listeners answer from the latest snapshot: `/counters` (CSV), `/telemetry` (JSON) |
+//!
+//! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
+//! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
+//! [`daemon`] (wiring, [`run`]) and [`shutdown`] (the stop sequence and its order).
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod logging;
+pub mod messages;
+pub mod model;
+pub mod shutdown;
+pub mod simulate;
+pub mod store;
+
+pub use config::Config;
+pub use daemon::{RunningDaemon, StartError, run};
+pub use shutdown::Stopped;

@@ -1,0 +1,85 @@
+//! The `telemetryd` binary: parses the command line, loads the config, sets up logging,
+//! runs the daemon until SIGTERM or SIGINT, and maps the outcome to an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use slog::{error, info, warn};
+use telemetryd::shutdown::Signals;
+use telemetryd::{Config, logging};
+
+/// Exit codes (documented in the README).
+mod exit {
+    /// The daemon could not start: a port is taken, signals could not be installed.
+    pub const START_FAILED: u8 = 1;
+    /// A second signal arrived while stopping.
+    pub const INTERRUPTED: i32 = 130;
+    /// The configuration is invalid (sysexits' EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+}
+
+/// Simulates network-switch telemetry, keeps it in Redis and serves it over HTTP.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (YAML). Default: telemetry.yaml in the working directory, if
+    /// present. TELEMETRYD_<SECTION>__<KEY> environment variables override it.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Load and validate the configuration, print it, and exit (0 when valid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("telemetryd: {e}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+    if cli.check_config {
+        println!("telemetryd: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    let (log, _flush_logs_on_exit) = match logging::build(config.logging.level, config.log_file()) {
+        Ok(logging) => logging,
+        Err(e) => {
+            eprintln!("telemetryd: invalid configuration:\n  logging.file: {e}");
+            return ExitCode::from(exit::CONFIG);
+        }
+    };
+
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let mut signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                error!(log, "Cannot install signal handlers."; "error" => %e);
+                return ExitCode::from(exit::START_FAILED);
+            }
+        };
+        info!(log, "Starting."; "version" => env!("CARGO_PKG_VERSION"), "pid" => std::process::id());
+        let daemon = match telemetryd::run(config, log.clone()).await {
+            Ok(daemon) => daemon,
+            Err(e) => {
+                error!(log, "Cannot start."; "error" => %e);
+                eprintln!("telemetryd: {e}");
+                return ExitCode::from(exit::START_FAILED);
+            }
+        };
+        let signal = signals.next().await;
+        info!(log, "Signal received; stopping."; "signal" => signal);
+        let second = log.clone();
+        actix_web::rt::spawn(async move {
+            let signal = signals.next().await;
+            warn!(second, "Second signal; exiting at once."; "signal" => signal);
+            std::process::exit(exit::INTERRUPTED);
+        });
+        daemon.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

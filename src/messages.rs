@@ -1,0 +1,35 @@
+//! Every message the actors exchange, on one page, in the order data flows:
+//! switch -> writer -> (Redis) -> cache.
+
+use actix::Message;
+
+use crate::model::Sample;
+
+/// A switch produced a sample (switch -> RedisWriter). Fire and forget.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Produced(pub Sample);
+
+/// Samples the writer has dealt with (RedisWriter -> cache): written to Redis when
+/// `in_redis`, otherwise held for a retry and shown by the cache as not yet confirmed.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Stored {
+    pub samples: Vec<Sample>,
+    pub in_redis: bool,
+}
+
+/// The writer's view of Redis changed (RedisWriter -> cache), for the health report.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct RedisHealth {
+    pub up: bool,
+    /// The error that took Redis down, when `up` is false.
+    pub error: Option<String>,
+}
+
+/// Write every pending sample now and stop accepting new ones (shutdown -> RedisWriter).
+/// Answers how many samples reached Redis.
+#[derive(Message, Debug)]
+#[rtype(result = "Result<usize, crate::store::StoreError>")]
+pub struct Flush;

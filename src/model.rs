@@ -1,0 +1,240 @@
+//! Switch ids, the metric catalogue and the `Sample` that flows from a switch to HTTP.
+//!
+//! Every metric the daemon knows is declared once, in [`METRICS`]; the CSV header, the JSON
+//! keys, the Redis hash fields and the README's metric table all follow this list.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// A simulated switch, `switch-0` ... `switch-{N-1}`.
+///
+/// Held as its number so that ids coming from a URL or from Redis are parsed once, checked
+/// against the fabric size, and never used as raw key material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SwitchId(pub u32);
+
+impl SwitchId {
+    const PREFIX: &'static str = "switch-";
+
+    /// Parses the canonical form `switch-<n>` (no sign, no leading zeros), so that one
+    /// switch has exactly one name.
+    pub fn parse(text: &str) -> Option<SwitchId> {
+        let digits = text.strip_prefix(Self::PREFIX)?;
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if !canonical {
+            return None;
+        }
+        digits.parse().ok().map(SwitchId)
+    }
+
+    /// The switch's position in a fabric's tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for SwitchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, self.0)
+    }
+}
+
+/// How a metric behaves over time, as Prometheus and dashboards need to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A level that goes up and down.
+    Gauge,
+    /// A count that never decreases for a switch.
+    Counter,
+    /// The time the sample was taken.
+    Timestamp,
+}
+
+/// One metric of a switch. The name carries the unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    BandwidthInMbps,
+    BandwidthOutMbps,
+    LatencyMs,
+    PacketErrors,
+    UpdatedAt,
+}
+
+/// Every metric, in the order of the CSV columns and JSON keys.
+pub const METRICS: [Metric; 5] = [
+    Metric::BandwidthInMbps,
+    Metric::BandwidthOutMbps,
+    Metric::LatencyMs,
+    Metric::PacketErrors,
+    Metric::UpdatedAt,
+];
+
+impl Metric {
+    /// The name used in URLs, CSV headers, JSON keys and Redis hash fields.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Metric::BandwidthInMbps => "bandwidth_in_mbps",
+            Metric::BandwidthOutMbps => "bandwidth_out_mbps",
+            Metric::LatencyMs => "latency_ms",
+            Metric::PacketErrors => "packet_errors",
+            Metric::UpdatedAt => "updated_at",
+        }
+    }
+
+    /// Gauge, counter or timestamp.
+    pub const fn kind(self) -> MetricKind {
+        match self {
+            Metric::BandwidthInMbps | Metric::BandwidthOutMbps | Metric::LatencyMs => {
+                MetricKind::Gauge
+            }
+            Metric::PacketErrors => MetricKind::Counter,
+            Metric::UpdatedAt => MetricKind::Timestamp,
+        }
+    }
+
+    /// One line for humans: what the metric measures and in which unit.
+    pub const fn help(self) -> &'static str {
+        match self {
+            Metric::BandwidthInMbps => "Ingress traffic of the switch, in Mbit/s.",
+            Metric::BandwidthOutMbps => "Egress traffic of the switch, in Mbit/s.",
+            Metric::LatencyMs => "Port-to-port forwarding latency, in milliseconds.",
+            Metric::PacketErrors => "Packets dropped for errors since the switch started.",
+            Metric::UpdatedAt => "When the sample was taken, in Unix seconds (ms precision).",
+        }
+    }
+
+    /// Looks a metric up by its name.
+    pub fn parse(name: &str) -> Option<Metric> {
+        METRICS.into_iter().find(|m| m.name() == name)
+    }
+
+    /// All metric names, for error messages that say which metrics exist.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        METRICS.into_iter().map(Metric::name)
+    }
+}
+
+/// One reading of one switch: what a switch actor produces and every later stage carries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub switch: SwitchId,
+    pub bandwidth_in_mbps: f64,
+    pub bandwidth_out_mbps: f64,
+    pub latency_ms: f64,
+    pub packet_errors: u64,
+    /// Unix time in milliseconds; rendered as seconds with three decimals.
+    pub updated_at_ms: u64,
+}
+
+impl Sample {
+    /// The value of one metric.
+    pub fn value(&self, metric: Metric) -> Value {
+        match metric {
+            Metric::BandwidthInMbps => Value::Gauge(self.bandwidth_in_mbps),
+            Metric::BandwidthOutMbps => Value::Gauge(self.bandwidth_out_mbps),
+            Metric::LatencyMs => Value::Gauge(self.latency_ms),
+            Metric::PacketErrors => Value::Counter(self.packet_errors),
+            Metric::UpdatedAt => Value::Timestamp(self.updated_at_ms),
+        }
+    }
+
+    /// Every metric with its value, in catalogue order.
+    pub fn values(&self) -> impl Iterator<Item = (Metric, Value)> + '_ {
+        METRICS.into_iter().map(|m| (m, self.value(m)))
+    }
+}
+
+/// A metric value. One `Display` (CSV, Redis) and one `Serialize` (JSON, always a number).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    Gauge(f64),
+    Counter(u64),
+    /// Unix milliseconds.
+    Timestamp(u64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Value::Gauge(v) => write!(f, "{v}"),
+            Value::Counter(v) => write!(f, "{v}"),
+            Value::Timestamp(ms) => write!(f, "{}.{:03}", ms / 1000, ms % 1000),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Value::Gauge(v) => s.serialize_f64(v),
+            Value::Counter(v) => s.serialize_u64(v),
+            // Seconds as a JSON number, as the prototype served them. An f64 holds Unix
+            // milliseconds exactly for the next few hundred thousand years.
+            Value::Timestamp(ms) => s.serialize_f64(ms as f64 / 1000.0),
+        }
+    }
+}
+
+/// The current wall-clock time in Unix milliseconds.
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_ids_parse_only_their_canonical_form() {
+        assert_eq!(SwitchId::parse("switch-0"), Some(SwitchId(0)));
+        assert_eq!(SwitchId::parse("switch-19"), Some(SwitchId(19)));
+        for bad in [
+            "switch-",
+            "switch-01",
+            "switch-+1",
+            "switch--1",
+            "switch-1a",
+            "Switch-1",
+            "1",
+            "switch-99999999999",
+        ] {
+            assert_eq!(SwitchId::parse(bad), None, "{bad}");
+        }
+        assert_eq!(SwitchId(7).to_string(), "switch-7");
+    }
+
+    #[test]
+    fn metric_names_round_trip_and_are_unique() {
+        for m in METRICS {
+            assert_eq!(Metric::parse(m.name()), Some(m));
+        }
+        let mut names: Vec<_> = Metric::names().collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len());
+        assert_eq!(Metric::parse("latency"), None);
+    }
+
+    #[test]
+    fn timestamps_render_as_seconds_with_milliseconds() {
+        assert_eq!(
+            Value::Timestamp(1_764_290_000_123).to_string(),
+            "1764290000.123"
+        );
+        assert_eq!(
+            Value::Timestamp(1_764_290_000_005).to_string(),
+            "1764290000.005"
+        );
+        assert_eq!(
+            serde_json::to_string(&Value::Timestamp(1_764_290_000_123)).unwrap(),
+            "1764290000.123"
+        );
+    }
+}

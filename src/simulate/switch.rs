@@ -1,0 +1,74 @@
+//! SwitchActor: one simulated switch. Samples once at start (so the cache is complete at
+//! once), then every interval from its own phase, and sends each sample to the writer.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::SwitchModel;
+use crate::messages::Produced;
+use crate::model::now_unix_ms;
+use crate::store::RedisWriter;
+
+/// One simulated switch.
+pub struct SwitchActor {
+    model: SwitchModel,
+    interval: Duration,
+    /// Delay before the first periodic sample. Phases are spread over the interval so a
+    /// fabric of N switches does not fire in the same millisecond.
+    phase: Duration,
+    writer: Addr<RedisWriter>,
+}
+
+impl SwitchActor {
+    pub fn new(
+        model: SwitchModel,
+        interval: Duration,
+        phase: Duration,
+        writer: Addr<RedisWriter>,
+    ) -> Self {
+        SwitchActor {
+            model,
+            interval,
+            phase,
+            writer,
+        }
+    }
+
+    fn sample(&mut self) {
+        let sample = self
+            .model
+            .next_sample(self.interval.as_secs_f64(), now_unix_ms());
+        self.writer.do_send(Produced(sample));
+    }
+}
+
+impl Actor for SwitchActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.sample();
+        ctx.run_later(self.phase, |act, ctx| {
+            act.sample();
+            ctx.run_interval(act.interval, |act, _| act.sample());
+        });
+    }
+}
+
+/// The phase of switch `index` of `count`: evenly spaced over one interval.
+pub fn phase(index: u32, count: u32, interval: Duration) -> Duration {
+    interval.mul_f64(f64::from(index) / f64::from(count.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_spread_evenly_over_one_interval() {
+        let i = Duration::from_secs(10);
+        assert_eq!(phase(0, 4, i), Duration::ZERO);
+        assert_eq!(phase(1, 4, i), Duration::from_millis(2500));
+        assert_eq!(phase(3, 4, i), Duration::from_millis(7500));
+    }
+}

@@ -1,0 +1,231 @@
+//! The Redis layout: one hash per switch, `telemetry:switch-<n>`, one field per metric,
+//! values as decimal text. Encoding is exact; decoding accepts what another writer may have
+//! put there and reports each field it cannot read.
+
+use std::collections::HashMap;
+
+use crate::model::{METRICS, Metric, Sample, SwitchId};
+
+/// Prefix of every key the daemon writes.
+pub const KEY_PREFIX: &str = "telemetry:";
+
+/// The key of a switch's hash, e.g. `telemetry:switch-19`. Built from a parsed id only, so
+/// nothing a client sends becomes key material.
+pub fn switch_key(switch: SwitchId) -> String {
+    format!("{KEY_PREFIX}{switch}")
+}
+
+/// The hash fields of a sample, in catalogue order: `HSET key f1 v1 f2 v2 ...`.
+pub fn fields(sample: &Sample) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    sample
+        .values()
+        .map(|(metric, value)| (metric.name(), value.to_string()))
+}
+
+/// A hash as read from Redis.
+pub type RawHash = HashMap<Vec<u8>, Vec<u8>>;
+
+/// What a switch's hash in Redis says.
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    /// No hash (never written, expired, or Redis restarted empty).
+    Missing,
+    /// A complete sample, with a note for each field that could not be read (those fields
+    /// kept the value the cache already had).
+    Sample {
+        sample: Sample,
+        problems: Vec<String>,
+    },
+    /// Not enough readable fields to make a sample, and nothing cached to fill the gaps.
+    Unreadable { problems: Vec<String> },
+}
+
+/// Reads a switch's hash. Fields that are missing or unreadable take their value from
+/// `known` (what the cache holds), so one bad field written by another client does not
+/// hide the others. Unknown fields are ignored.
+pub fn decode(switch: SwitchId, hash: &RawHash, known: Option<&Sample>) -> Decoded {
+    if hash.is_empty() {
+        return Decoded::Missing;
+    }
+    let mut problems = Vec::new();
+    let mut sample = known.copied().unwrap_or(Sample {
+        switch,
+        bandwidth_in_mbps: f64::NAN,
+        bandwidth_out_mbps: f64::NAN,
+        latency_ms: f64::NAN,
+        packet_errors: 0,
+        updated_at_ms: 0,
+    });
+    let mut incomplete = false;
+    for metric in METRICS {
+        let raw = hash.get(metric.name().as_bytes());
+        let parsed = raw.map(|bytes| parse_field(metric, bytes, &mut sample));
+        match (parsed, known) {
+            (Some(Ok(())), _) => {}
+            (Some(Err(why)), _) => {
+                problems.push(format!("{}: {why}", metric.name()));
+                incomplete |= known.is_none();
+            }
+            (None, Some(_)) => {}
+            (None, None) => {
+                problems.push(format!("{}: missing", metric.name()));
+                incomplete = true;
+            }
+        }
+    }
+    if incomplete {
+        Decoded::Unreadable { problems }
+    } else {
+        Decoded::Sample { sample, problems }
+    }
+}
+
+/// Parses one field into `sample`, or says why it cannot.
+fn parse_field(metric: Metric, bytes: &[u8], sample: &mut Sample) -> Result<(), String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    let shown = || text.chars().take(40).collect::<String>();
+    match metric {
+        Metric::PacketErrors => {
+            sample.packet_errors = text
+                .parse()
+                .map_err(|_| format!("{:?} is not a whole number of packets", shown()))?;
+        }
+        Metric::UpdatedAt => {
+            let seconds = parse_non_negative(text)
+                .ok_or_else(|| format!("{:?} is not a Unix time in seconds", shown()))?;
+            if seconds > 1e13 {
+                return Err(format!("{:?} is too far in the future", shown()));
+            }
+            sample.updated_at_ms = (seconds * 1000.0).round() as u64;
+        }
+        Metric::BandwidthInMbps | Metric::BandwidthOutMbps | Metric::LatencyMs => {
+            let value = parse_non_negative(text)
+                .ok_or_else(|| format!("{:?} is not a finite number >= 0", shown()))?;
+            match metric {
+                Metric::BandwidthInMbps => sample.bandwidth_in_mbps = value,
+                Metric::BandwidthOutMbps => sample.bandwidth_out_mbps = value,
+                _ => sample.latency_ms = value,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A finite, non-negative decimal number. Rejects `NaN` and `inf`, which Rust's parser
+/// accepts but JSON cannot carry.
+fn parse_non_negative(text: &str) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Sample {
+        Sample {
+            switch: SwitchId(19),
+            bandwidth_in_mbps: 41_234.5,
+            bandwidth_out_mbps: 39_876.125,
+            latency_ms: 0.213,
+            packet_errors: 1_234,
+            updated_at_ms: 1_764_290_000_123,
+        }
+    }
+
+    fn hash(pairs: &[(&str, &str)]) -> RawHash {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn keys_and_fields_follow_the_documented_layout() {
+        assert_eq!(switch_key(SwitchId(19)), "telemetry:switch-19");
+        let f: Vec<_> = fields(&sample()).collect();
+        assert_eq!(
+            f,
+            [
+                ("bandwidth_in_mbps", "41234.5".to_string()),
+                ("bandwidth_out_mbps", "39876.125".to_string()),
+                ("latency_ms", "0.213".to_string()),
+                ("packet_errors", "1234".to_string()),
+                ("updated_at", "1764290000.123".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_is_encoded_decodes_to_the_same_sample() {
+        let s = sample();
+        let pairs: Vec<(String, String)> = fields(&s).map(|(k, v)| (k.to_string(), v)).collect();
+        let raw: RawHash = pairs
+            .iter()
+            .map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes()))
+            .collect();
+        assert_eq!(
+            decode(s.switch, &raw, None),
+            Decoded::Sample {
+                sample: s,
+                problems: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_hash_is_missing() {
+        assert_eq!(
+            decode(SwitchId(1), &RawHash::new(), Some(&sample())),
+            Decoded::Missing
+        );
+    }
+
+    #[test]
+    fn a_bad_field_keeps_the_known_value_and_is_reported() {
+        let known = sample();
+        let raw = hash(&[
+            ("latency_ms", "fast"),
+            ("packet_errors", "99"),
+            ("extra", "x"),
+        ]);
+        let Decoded::Sample { sample, problems } = decode(known.switch, &raw, Some(&known)) else {
+            panic!("expected a sample");
+        };
+        assert_eq!(sample.latency_ms, known.latency_ms);
+        assert_eq!(sample.packet_errors, 99);
+        assert_eq!(
+            problems,
+            ["latency_ms: \"fast\" is not a finite number >= 0"]
+        );
+    }
+
+    #[test]
+    fn non_finite_negative_and_non_utf8_values_are_rejected() {
+        for bad in ["NaN", "inf", "-1", "1e400"] {
+            let raw = hash(&[("bandwidth_in_mbps", bad)]);
+            let Decoded::Sample { problems, .. } = decode(SwitchId(0), &raw, Some(&sample()))
+            else {
+                panic!()
+            };
+            assert_eq!(problems.len(), 1, "{bad}");
+        }
+        let mut raw = RawHash::new();
+        raw.insert(b"latency_ms".to_vec(), vec![0xff, 0xfe]);
+        let Decoded::Sample { problems, .. } = decode(SwitchId(0), &raw, Some(&sample())) else {
+            panic!()
+        };
+        assert_eq!(problems, ["latency_ms: not UTF-8 text"]);
+    }
+
+    #[test]
+    fn an_incomplete_hash_with_nothing_known_is_unreadable() {
+        let raw = hash(&[("latency_ms", "1.5")]);
+        let Decoded::Unreadable { problems } = decode(SwitchId(0), &raw, None) else {
+            panic!()
+        };
+        assert_eq!(problems.len(), 4);
+    }
+}

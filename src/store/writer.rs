@@ -1,0 +1,312 @@
+//! RedisWriter: the actor that takes every sample from the switches and writes them to
+//! Redis in pipelined batches, coalescing to the latest sample per switch while Redis is
+//! slow or away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use deadpool_redis::Pool;
+use deadpool_redis::redis;
+use slog::{Logger, debug, info, warn};
+
+use super::StoreError;
+use super::codec::{fields, switch_key};
+use crate::cache::CacheActor;
+use crate::messages::{Flush, Produced, RedisHealth, Stored};
+use crate::model::{Sample, SwitchId};
+
+/// First retry delay after a failed write; doubles per failure up to `RETRY_CAP`.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts while Redis is away.
+pub const RETRY_CAP: Duration = Duration::from_secs(5);
+
+/// How the writer batches and bounds its writes.
+#[derive(Clone, Debug)]
+pub struct WriterSettings {
+    /// Largest number of samples in one pipeline; reaching it starts a write at once.
+    pub batch_size: usize,
+    /// Longest time a sample waits for its batch.
+    pub flush_interval: Duration,
+    /// Longest time one pipeline may take.
+    pub timeout: Duration,
+}
+
+/// The writer actor. See the module comment.
+pub struct RedisWriter {
+    pool: Pool,
+    cache: Addr<CacheActor>,
+    log: Logger,
+    settings: WriterSettings,
+    /// The latest sample of each switch that is not in Redis yet. A map, not a queue: at
+    /// most one entry per switch however long Redis is away, so memory stays bounded.
+    pending: HashMap<SwitchId, Sample>,
+    /// Samples the cache has not seen yet. Only filled while Redis is not confirmed up, so
+    /// the API keeps serving live data; emptied every flush interval.
+    unseen: Vec<Sample>,
+    /// One write at a time; a final flush waits for the one in flight (so an older batch
+    /// can never land after a newer one).
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+    writing: bool,
+    closed: bool,
+    health: Health,
+}
+
+/// Whether Redis takes writes, and when to try next.
+#[derive(Debug)]
+struct Health {
+    /// None until the first write attempt has an outcome.
+    up: Option<bool>,
+    failures: u32,
+    retry_at: Instant,
+    down_since: Option<Instant>,
+}
+
+impl RedisWriter {
+    pub fn new(pool: Pool, cache: Addr<CacheActor>, settings: WriterSettings, log: Logger) -> Self {
+        RedisWriter {
+            pool,
+            cache,
+            log,
+            settings,
+            pending: HashMap::new(),
+            unseen: Vec::new(),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            writing: false,
+            closed: false,
+            health: Health {
+                up: None,
+                failures: 0,
+                retry_at: Instant::now(),
+                down_since: None,
+            },
+        }
+    }
+
+    /// Every flush interval: show the cache what Redis could not take, and write what is
+    /// pending if Redis is due for an attempt.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if !self.unseen.is_empty() {
+            let samples = std::mem::take(&mut self.unseen);
+            self.cache.do_send(Stored {
+                samples,
+                in_redis: false,
+            });
+        }
+        self.start_write(ctx);
+    }
+
+    fn start_write(&mut self, ctx: &mut Context<Self>) {
+        if self.writing || self.closed || self.pending.is_empty() {
+            return;
+        }
+        if Instant::now() < self.health.retry_at {
+            return;
+        }
+        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
+        self.writing = true;
+        let write = write_samples(
+            self.pool.clone(),
+            self.write_lock.clone(),
+            batch,
+            self.settings.batch_size,
+            self.settings.timeout,
+        );
+        ctx.spawn(write.into_actor(self).map(|outcome, act, ctx| {
+            act.writing = false;
+            act.finish(outcome);
+            if act.pending.len() >= act.settings.batch_size {
+                act.start_write(ctx);
+            }
+        }));
+    }
+
+    /// Records a write's outcome: confirmed samples go to the cache; failed ones go back to
+    /// pending unless a newer sample of the same switch arrived meanwhile.
+    fn finish(&mut self, outcome: WriteOutcome) {
+        let WriteOutcome {
+            mut samples,
+            written,
+            error,
+        } = outcome;
+        let failed = samples.split_off(written);
+        if !samples.is_empty() {
+            self.cache.do_send(Stored {
+                samples,
+                in_redis: true,
+            });
+        }
+        match error {
+            None => self.mark_up(),
+            Some(error) => {
+                for s in &failed {
+                    self.pending.entry(s.switch).or_insert(*s);
+                }
+                self.cache.do_send(Stored {
+                    samples: failed,
+                    in_redis: false,
+                });
+                self.mark_down(&error);
+            }
+        }
+    }
+
+    fn mark_up(&mut self) {
+        let h = &mut self.health;
+        match h.up {
+            Some(true) => {}
+            Some(false) => {
+                let down_ms = h
+                    .down_since
+                    .map(|t| t.elapsed().as_millis() as u64)
+                    .unwrap_or(0);
+                info!(self.log, "Redis reachable again; writes resumed."; "down_ms" => down_ms);
+            }
+            None => info!(self.log, "Connected to Redis."),
+        }
+        if h.up != Some(true) {
+            self.cache.do_send(RedisHealth {
+                up: true,
+                error: None,
+            });
+        }
+        *h = Health {
+            up: Some(true),
+            failures: 0,
+            retry_at: Instant::now(),
+            down_since: None,
+        };
+    }
+
+    fn mark_down(&mut self, error: &StoreError) {
+        let h = &mut self.health;
+        h.failures = h.failures.saturating_add(1);
+        let delay = RETRY_FIRST
+            .saturating_mul(1 << h.failures.min(16).saturating_sub(1))
+            .min(RETRY_CAP);
+        h.retry_at = Instant::now() + delay;
+        // One line per state change, not one per failed attempt.
+        if h.up != Some(false) {
+            warn!(self.log, "Redis unreachable; serving from the cache and retrying.";
+                "error" => %error, "retry_cap_ms" => RETRY_CAP.as_millis() as u64);
+            h.down_since = Some(Instant::now());
+            self.cache.do_send(RedisHealth {
+                up: false,
+                error: Some(error.to_string()),
+            });
+        } else {
+            debug!(self.log, "Redis write failed again."; "error" => %error,
+                "attempt" => h.failures, "next_retry_ms" => delay.as_millis() as u64);
+        }
+        h.up = Some(false);
+    }
+}
+
+impl Actor for RedisWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.settings.flush_interval, |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Handler<Produced> for RedisWriter {
+    type Result = ();
+
+    fn handle(&mut self, Produced(sample): Produced, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        self.pending.insert(sample.switch, sample);
+        if self.health.up != Some(true) {
+            self.unseen.push(sample);
+        }
+        if self.pending.len() >= self.settings.batch_size {
+            self.start_write(ctx);
+        }
+    }
+}
+
+impl Handler<Flush> for RedisWriter {
+    type Result = ResponseFuture<Result<usize, StoreError>>;
+
+    fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
+        self.closed = true;
+        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
+        let write = write_samples(
+            self.pool.clone(),
+            self.write_lock.clone(),
+            batch,
+            self.settings.batch_size,
+            self.settings.timeout,
+        );
+        Box::pin(async move {
+            let outcome = write.await;
+            match outcome.error {
+                None => Ok(outcome.written),
+                Some(e) => Err(e),
+            }
+        })
+    }
+}
+
+/// What became of a batch: the first `written` samples are in Redis.
+struct WriteOutcome {
+    samples: Vec<Sample>,
+    written: usize,
+    error: Option<StoreError>,
+}
+
+/// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, stopping at the
+/// first failure.
+async fn write_samples(
+    pool: Pool,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    samples: Vec<Sample>,
+    batch_size: usize,
+    timeout: Duration,
+) -> WriteOutcome {
+    let _one_at_a_time = lock.lock().await;
+    let mut written = 0;
+    if samples.is_empty() {
+        return WriteOutcome {
+            samples,
+            written,
+            error: None,
+        };
+    }
+    let mut conn = match super::connection(&pool, timeout).await {
+        Ok(conn) => Some(conn),
+        Err(error) => {
+            return WriteOutcome {
+                samples,
+                written,
+                error: Some(error),
+            };
+        }
+    };
+    for chunk in samples.chunks(batch_size.max(1)) {
+        let mut pipe = redis::pipe();
+        for sample in chunk {
+            let cmd = pipe.cmd("HSET").arg(switch_key(sample.switch));
+            for (field, value) in fields(sample) {
+                cmd.arg(field).arg(value);
+            }
+            cmd.ignore();
+        }
+        if let Err(error) = super::query::<()>(&mut conn, &pipe, timeout).await {
+            return WriteOutcome {
+                samples,
+                written,
+                error: Some(error),
+            };
+        }
+        written += chunk.len();
+    }
+    WriteOutcome {
+        samples,
+        written,
+        error: None,
+    }
+}
