@@ -2,15 +2,17 @@
 //! Redis, published as snapshots that the HTTP routes answer from.
 //!
 //! Two inputs: `Stored` from the writer (what this daemon produced, confirmed in Redis or
-//! not), and a read of every switch's hash each update interval (what any writer,
-//! this daemon or another, left in Redis). A newer sample wins; on a tie Redis wins, so a
-//! value another client writes shows up within one interval.
+//! not), and a read of every switch's hash each update interval (what any writer, this
+//! daemon or another, left in Redis). Redis is the truth when it can be read: a read
+//! replaces a switch's state, so a value another client writes shows up within one
+//! interval, unless this daemon holds something newer than the read could have seen (a
+//! write confirmed after the read began, or a sample Redis has not taken yet).
 
 mod render;
 mod snapshot;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use deadpool_redis::Pool;
@@ -36,11 +38,25 @@ pub struct SyncSettings {
     pub timeout: Duration,
 }
 
+/// What the cache knows of one switch.
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    /// What the API shows.
+    shown: Option<SwitchState>,
+    /// Time of the latest sample this daemon produced for the switch; older ones that
+    /// arrive late (a retried batch) are not shown.
+    last_own_ms: u64,
+    /// The shown sample is this daemon's and Redis does not have it yet.
+    own_unconfirmed: bool,
+    /// When a write of this switch was last confirmed.
+    confirmed_at: Option<Instant>,
+}
+
 /// The cache actor. See the module comment.
 pub struct CacheActor {
     log: Logger,
     view: CacheView,
-    states: Vec<Option<SwitchState>>,
+    slots: Vec<Slot>,
     redis: RedisStatus,
     sync: SyncSettings,
     /// Whether this daemon simulates the switches: then the cache is loaded once every
@@ -60,7 +76,7 @@ impl CacheActor {
         CacheActor {
             log,
             view,
-            states: vec![None; switches],
+            slots: vec![Slot::default(); switches],
             redis: RedisStatus::default(),
             sync,
             simulating,
@@ -72,16 +88,10 @@ impl CacheActor {
     }
 
     fn publish(&self) {
-        let loaded = if self.simulating {
-            self.states.iter().all(Option::is_some)
-        } else {
-            self.synced_once
-        };
-        self.view.publish(Snapshot::new(
-            self.states.clone(),
-            self.redis.clone(),
-            loaded,
-        ));
+        let states: Vec<Option<SwitchState>> = self.slots.iter().map(|s| s.shown).collect();
+        let loaded =
+            if self.simulating { states.iter().all(Option::is_some) } else { self.synced_once };
+        self.view.publish(Snapshot::new(states, self.redis.clone(), loaded));
     }
 
     fn start_sync(&mut self, ctx: &mut Context<Self>) {
@@ -90,18 +100,19 @@ impl CacheActor {
         }
         self.syncing = true;
         let s = self.sync.clone();
-        let count = self.states.len() as u32;
+        let count = self.slots.len() as u32;
+        let began = Instant::now();
         let read = async move { read_switches(&s.pool, count, s.batch, s.timeout).await };
-        ctx.spawn(read.into_actor(self).map(|result, act, _| {
+        ctx.spawn(read.into_actor(self).map(move |result, act, _| {
             act.syncing = false;
             act.synced_once = true;
-            act.apply_read(result);
+            act.apply_read(result, began);
             act.publish();
         }));
     }
 
-    /// Merges what Redis holds into the cache.
-    fn apply_read(&mut self, result: Result<Vec<ReadResult>, StoreError>) {
+    /// Merges what Redis held when the read `began` into the cache.
+    fn apply_read(&mut self, result: Result<Vec<ReadResult>, StoreError>, began: Instant) {
         let hashes = match result {
             Ok(hashes) => hashes,
             Err(error) => {
@@ -134,29 +145,25 @@ impl CacheActor {
             };
         }
         for (switch, hash) in hashes {
-            let slot = &mut self.states[switch.index()];
-            let known = slot.as_ref().map(|s| &s.sample);
+            let slot = &mut self.slots[switch.index()];
+            // This daemon knows better than the read: it wrote the switch after the read
+            // began, or holds a sample Redis has not taken yet.
+            let newer_here = slot.own_unconfirmed || slot.confirmed_at.is_some_and(|t| t > began);
+            let known = slot.shown.as_ref().map(|s| &s.sample);
             let decoded = match hash {
                 Ok(hash) => decode(switch, &hash, known),
-                Err(why) => Decoded::Unreadable {
-                    problems: vec![why],
-                },
+                Err(why) => Decoded::Unreadable { problems: vec![why] },
             };
             match decoded {
                 Decoded::Missing => {
-                    if let Some(state) = slot {
+                    if let Some(state) = slot.shown.as_mut().filter(|_| !newer_here) {
                         state.in_redis = false;
                     }
                     self.warned.remove(&switch);
                 }
                 Decoded::Sample { sample, problems } => {
-                    let newer_or_same =
-                        known.is_none_or(|k| sample.updated_at_ms >= k.updated_at_ms);
-                    if newer_or_same {
-                        *slot = Some(SwitchState {
-                            sample,
-                            in_redis: problems.is_empty(),
-                        });
+                    if !newer_here {
+                        slot.shown = Some(SwitchState { sample, in_redis: true });
                     }
                     self.note_problems(switch, problems);
                 }
@@ -189,22 +196,17 @@ impl Handler<Stored> for CacheActor {
     type Result = ();
 
     fn handle(&mut self, msg: Stored, _: &mut Context<Self>) {
+        let now = Instant::now();
         for sample in msg.samples {
-            let Some(slot) = self.states.get_mut(sample.switch.index()) else {
+            let Some(slot) = self.slots.get_mut(sample.switch.index()) else { continue };
+            if sample.updated_at_ms < slot.last_own_ms {
                 continue;
-            };
-            let take = match slot {
-                None => true,
-                Some(old) => {
-                    sample.updated_at_ms > old.sample.updated_at_ms
-                        || (sample.updated_at_ms == old.sample.updated_at_ms && msg.in_redis)
-                }
-            };
-            if take {
-                *slot = Some(SwitchState {
-                    sample,
-                    in_redis: msg.in_redis,
-                });
+            }
+            slot.last_own_ms = sample.updated_at_ms;
+            slot.shown = Some(SwitchState { sample, in_redis: msg.in_redis });
+            slot.own_unconfirmed = !msg.in_redis;
+            if msg.in_redis {
+                slot.confirmed_at = Some(now);
             }
         }
         self.publish();

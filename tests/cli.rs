@@ -1,0 +1,236 @@
+//! The `telemetryd` binary: command line, config errors, exit codes, signals and logs.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Runs the binary with `args` and `env`, from an empty directory (so no telemetry.yaml
+/// is picked up by accident), and returns its exit code and stderr.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = binary().args(args).envs(env.iter().copied()).current_dir(dir.path()).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn with_config(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    run(&["--config", path.to_str().unwrap(), "--check-config"], env)
+}
+
+#[test]
+fn bad_configs_exit_78_with_one_message_naming_the_key() {
+    for (yaml, key, says) in [
+        ("telemetry: {switches: 0}", "telemetry.switches", "must be at least 1"),
+        ("telemetry: {update_interval_seconds: 0}", "telemetry.update_interval_seconds", "positive"),
+        ("telemetry: {update_interval_seconds: -2}", "telemetry.update_interval_seconds", "positive"),
+        ("telemetry: {switches: five}", "telemetry.switches", "invalid type"),
+        ("telemetry: {switchez: 5}", "telemetry.switchez", "unknown key"),
+        ("logging: {level: LOUD}", "logging.level", "unknown log level"),
+        ("redis: {port: -1}", "redis.port", "invalid"),
+        ("generator_server: {host: localhost-ish}", "generator_server.host", "IP address"),
+        ("telemetry: [1, 2", "(top level)", "line 2 column 1"),
+    ] {
+        let (code, stderr) = with_config(yaml, &[]);
+        assert_eq!(code, 78, "{yaml}: {stderr}");
+        assert!(stderr.contains(key) && stderr.contains(says), "{yaml}: {stderr}");
+        assert!(stderr.starts_with("telemetryd: invalid configuration:"), "{stderr}");
+    }
+}
+
+#[test]
+fn environment_overrides_are_validated_and_named() {
+    let (code, stderr) = with_config("", &[("TELEMETRYD_TELEMETRY__SWITCHES", "0")]);
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("telemetry.switches: must be at least 1"), "{stderr}");
+    let (code, stderr) = with_config("", &[("TELEMETRYD_REDIS__PORT", "sixty")]);
+    assert_eq!(code, 78, "{stderr}");
+    assert!(stderr.contains("TELEMETRYD_REDIS__PORT"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let (code, stderr) = run(&["--config", "/nonexistent/telemetry.yaml"], &[]);
+    assert_eq!(code, 78);
+    assert!(stderr.contains("/nonexistent/telemetry.yaml"), "{stderr}");
+}
+
+#[test]
+fn check_config_accepts_the_repository_default() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/telemetry.yaml");
+    let (code, stderr) = run(&["--config", file, "--check-config"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn version_and_help_describe_the_binary() {
+    let out = binary().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("telemetryd {}", env!("CARGO_PKG_VERSION")));
+    let out = binary().arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("--config") && help.contains("--check-config"), "{help}");
+    let (code, _) = run(&["--no-such-flag"], &[]);
+    assert_eq!(code, 2);
+}
+
+/// A daemon started from the binary, with both ports and Redis given.
+struct Proc {
+    child: Child,
+    generator: u16,
+    metric: u16,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proc {
+    fn start(redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
+        let dir = tempfile::tempdir().unwrap();
+        let (generator, metric) = (free_port(), free_port());
+        let log = dir.path().join("telemetry.log");
+        let child = binary()
+            .current_dir(dir.path())
+            .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
+            .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
+            .env("TELEMETRYD_REDIS__PORT", redis_port.to_string())
+            .env("TELEMETRYD_TELEMETRY__SWITCHES", "8")
+            .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.2")
+            .env("TELEMETRYD_LOGGING__FILE", log.to_str().unwrap())
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Proc { child, generator, metric, log, _dir: dir }
+    }
+
+    async fn wait_serving(&self) {
+        let url = format!("http://127.0.0.1:{}/counters", self.generator);
+        eventually("the daemon to serve", Duration::from_secs(20), || async {
+            let r = reqwest::get(&url).await.ok()?;
+            (r.status() == 200).then_some(())
+        })
+        .await;
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon still running after {within:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_stops_cleanly_with_every_switch_in_redis_and_exit_0() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(redis.port, &[]);
+    daemon.wait_serving().await;
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let stderr = daemon.stderr();
+    assert!(stderr.contains("signal=SIGTERM"), "{stderr}");
+    assert!(stderr.contains("msg=Stopped.") && stderr.contains("Clean"), "{stderr}");
+    for n in 0..8 {
+        assert_eq!(redis.hash(n).await.len(), 5, "switch-{n} in Redis");
+    }
+}
+
+#[actix_web::test]
+async fn sigint_stops_cleanly_too() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(redis.port, &[]);
+    daemon.wait_serving().await;
+    daemon.signal("INT");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[actix_web::test]
+async fn a_taken_port_exits_1_naming_the_listener_and_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, stderr) = run(&[], &[
+        ("TELEMETRYD_METRIC_SERVER__PORT", port.as_str()),
+        ("TELEMETRYD_GENERATOR_SERVER__PORT", "0"),
+        ("TELEMETRYD_LOGGING__FILE", ""),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (metric_server)")), "{stderr}");
+    assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn requests_are_logged_with_latency_to_stderr_and_the_log_file() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(redis.port, &[]);
+    daemon.wait_serving().await;
+    let r = get(&format!("http://127.0.0.1:{}/telemetry/switch-3/latency_ms", daemon.metric)).await;
+    assert_eq!(r.status, 200);
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(10));
+    let stderr = daemon.stderr();
+    let file = std::fs::read_to_string(&daemon.log).unwrap();
+    for text in [&stderr, &file] {
+        let line = text
+            .lines()
+            .find(|l| l.contains("path=/telemetry/switch-3/latency_ms"))
+            .unwrap_or_else(|| panic!("no request line in:\n{text}"));
+        assert!(line.contains("level=INFO msg=\"HTTP request.\""), "{line}");
+        assert!(line.contains("method=GET") && line.contains("status=200"), "{line}");
+        assert!(line.contains(" bytes=") && line.contains(" latency_us="), "{line}");
+        assert!(!line.contains('\u{1b}'), "no colour codes: {line}");
+    }
+}
+
+#[actix_web::test]
+async fn under_journald_lines_carry_syslog_priorities() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(redis.port, &[("JOURNAL_STREAM", "8:12345")]);
+    daemon.wait_serving().await;
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(10));
+    let stderr = daemon.stderr();
+    assert!(stderr.lines().any(|l| l.starts_with("<6>level=INFO msg=Starting.")), "{stderr}");
+    assert!(stderr.lines().all(|l| l.starts_with('<')), "{stderr}");
+}
+
+#[actix_web::test]
+async fn without_redis_the_binary_starts_and_says_so() {
+    let mut daemon = Proc::start(free_port(), &[]);
+    daemon.wait_serving().await;
+    let r = get(&format!("http://127.0.0.1:{}/telemetry/", daemon.metric)).await;
+    assert_eq!(r.json()["switches"].as_object().unwrap().len(), 8);
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let stderr = daemon.stderr();
+    assert!(stderr.contains("level=WARNING msg=\"Redis unreachable; serving from the cache and retrying.\""), "{stderr}");
+    assert_eq!(stderr.matches("Redis unreachable").count(), 1, "one line per state change: {stderr}");
+}
