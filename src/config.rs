@@ -358,13 +358,14 @@ impl Config {
                 );
             }
         }
-        if let (Ok(a), Ok(b)) = (self.generator_server.addr(), self.metric_server.addr()) {
-            if a.port() != 0 && a == b {
-                problem(
-                    "metric_server.port",
-                    format!("{b} is also generator_server's address; the two need their own"),
-                );
-            }
+        if let (Ok(a), Ok(b)) = (self.generator_server.addr(), self.metric_server.addr())
+            && a.port() != 0
+            && a == b
+        {
+            problem(
+                "metric_server.port",
+                format!("{b} is also generator_server's address; the two need their own"),
+            );
         }
 
         let r = &self.redis;
@@ -615,6 +616,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API, not ours
     fn environment_overrides_the_file_and_names_its_variable_on_error() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("t.yaml", "telemetry: {switches: 5}")?;

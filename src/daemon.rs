@@ -14,6 +14,7 @@ use crate::http::{self, BindError};
 use crate::model::SwitchId;
 use crate::simulate::{SwitchActor, SwitchModel, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
+use crate::systemd;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +76,13 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         flush_interval: Duration::from_millis(r.flush_interval_ms),
         timeout: r.timeout(),
     };
-    let writer = RedisWriter::new(pool, cache, settings, log.new(o!("actor" => "writer"))).start();
+    let writer = RedisWriter::new(
+        pool,
+        cache.clone(),
+        settings,
+        log.new(o!("actor" => "writer")),
+    )
+    .start();
 
     let mut switches = Vec::new();
     if t.simulate {
@@ -102,6 +109,11 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     }
     let generator = generator.start();
     let metric = metric.start();
+    systemd::ready(&format!(
+        "Serving {} switches on {} (CSV) and {} (JSON).",
+        t.switches, generator.addr, metric.addr
+    ));
+    systemd::start_watchdog(cache, writer.clone(), log.clone());
     info!(log, "Serving."; "generator_addr" => %generator.addr, "metric_addr" => %metric.addr,
         "redis" => format!("{}:{}/{}", r.host, r.port, r.db));
     Ok(RunningDaemon {

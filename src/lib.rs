@@ -14,7 +14,8 @@
 //!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
-//! [`daemon`] (wiring, [`run`]) and [`shutdown`] (the stop sequence and its order).
+//! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order) and
+//! [`systemd`] (readiness and watchdog).
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod model;
 pub mod shutdown;
 pub mod simulate;
 pub mod store;
+pub mod systemd;
 
 pub use config::Config;
 pub use daemon::{RunningDaemon, StartError, run};

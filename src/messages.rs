@@ -33,3 +33,8 @@ pub struct RedisHealth {
 #[derive(Message, Debug)]
 #[rtype(result = "Result<usize, crate::store::StoreError>")]
 pub struct Flush;
+
+/// Are you alive? (watchdog -> cache and writer). Answered as soon as the actor runs.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Ping;

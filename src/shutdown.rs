@@ -35,6 +35,7 @@ impl RunningDaemon {
         let started = Instant::now();
         let log = self.log.clone();
         info!(log, "Stopping."; "timeout_ms" => self.stop_timeout.as_millis() as u64);
+        crate::systemd::stopping();
         let sequence = async {
             let [a, b] = &self.listeners;
             futures_util::future::join(a.stop(true), b.stop(true)).await;

@@ -9,23 +9,35 @@ use common::*;
 use deadpool_redis::redis::AsyncCommands;
 use telemetryd::logging;
 
-const HEADER: &str = "switch_id,bandwidth_in_mbps,bandwidth_out_mbps,latency_ms,packet_errors,updated_at";
+const HEADER: &str =
+    "switch_id,bandwidth_in_mbps,bandwidth_out_mbps,latency_ms,packet_errors,updated_at";
 
 #[actix_web::test]
 async fn counters_has_one_row_per_switch_under_the_documented_header() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 12, 1.0), logging::discard()).await.unwrap();
+    let daemon = telemetryd::run(config(redis.port, 12, 1.0), logging::discard())
+        .await
+        .unwrap();
     let reply = get(&format!("http://{}/counters", daemon.generator_addr)).await;
     assert_eq!(reply.status, 200);
-    assert!(reply.content_type.starts_with("text/csv"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("text/csv"),
+        "{}",
+        reply.content_type
+    );
     let (header, rows) = parse_csv(&reply.body);
     assert_eq!(header.join(","), HEADER);
     assert_eq!(rows.len(), 12);
     for (n, row) in rows.iter().enumerate() {
-        assert_eq!(row[0], format!("switch-{n}"), "rows are ordered by switch number");
+        assert_eq!(
+            row[0],
+            format!("switch-{n}"),
+            "rows are ordered by switch number"
+        );
         assert_eq!(row.len(), header.len());
         for cell in &row[1..] {
-            cell.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {cell}"));
+            cell.parse::<f64>()
+                .unwrap_or_else(|_| panic!("not a number: {cell}"));
         }
     }
     daemon.shutdown().await;
@@ -35,7 +47,9 @@ async fn counters_has_one_row_per_switch_under_the_documented_header() {
 async fn json_routes_agree_with_counters_and_with_redis() {
     let redis = TestRedis::start();
     // A long interval keeps the values still while the routes are compared.
-    let daemon = telemetryd::run(config(redis.port, 4, 60.0), logging::discard()).await.unwrap();
+    let daemon = telemetryd::run(config(redis.port, 4, 60.0), logging::discard())
+        .await
+        .unwrap();
     let m = daemon.metric_addr;
     // Wait until every switch's first sample is confirmed in Redis.
     eventually("all switches in Redis", Duration::from_secs(10), || async {
@@ -47,12 +61,18 @@ async fn json_routes_agree_with_counters_and_with_redis() {
     })
     .await;
 
-    let csv = get(&format!("http://{}/counters", daemon.generator_addr)).await.body;
+    let csv = get(&format!("http://{}/counters", daemon.generator_addr))
+        .await
+        .body;
     let (header, rows) = parse_csv(&csv);
     let all = get(&format!("http://{m}/telemetry/")).await;
     assert_eq!(all.content_type, "application/json");
     let all = all.json();
-    assert_eq!(get(&format!("http://{m}/telemetry")).await.json(), all, "with and without slash");
+    assert_eq!(
+        get(&format!("http://{m}/telemetry")).await.json(),
+        all,
+        "with and without slash"
+    );
     let switches = all["switches"].as_object().unwrap();
     assert_eq!(switches.len(), 4);
 
@@ -65,9 +85,19 @@ async fn json_routes_agree_with_counters_and_with_redis() {
         let stored = redis.hash(n).await;
         for (metric, cell) in header.iter().zip(&row).skip(1) {
             let json_value = from_json[metric.as_str()].as_f64().unwrap();
-            assert_eq!(cell.parse::<f64>().unwrap(), json_value, "{id} {metric}: CSV vs JSON");
-            assert_eq!(stored[metric].parse::<f64>().unwrap(), json_value, "{id} {metric}: Redis vs JSON");
-            let single = get(&format!("http://{m}/telemetry/{id}/{metric}")).await.json();
+            assert_eq!(
+                cell.parse::<f64>().unwrap(),
+                json_value,
+                "{id} {metric}: CSV vs JSON"
+            );
+            assert_eq!(
+                stored[metric].parse::<f64>().unwrap(),
+                json_value,
+                "{id} {metric}: Redis vs JSON"
+            );
+            let single = get(&format!("http://{m}/telemetry/{id}/{metric}"))
+                .await
+                .json();
             assert_eq!(single["switch_id"], id.as_str());
             assert_eq!(single["metric"], metric.as_str());
             assert_eq!(single["value"].as_f64().unwrap(), json_value);
@@ -79,15 +109,30 @@ async fn json_routes_agree_with_counters_and_with_redis() {
 #[actix_web::test]
 async fn prototype_urls_keep_working() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 20, 1.0), logging::discard()).await.unwrap();
-    let reply = get(&format!("http://{}/telemetry/switch-19/latency_ms", daemon.metric_addr)).await;
+    let daemon = telemetryd::run(config(redis.port, 20, 1.0), logging::discard())
+        .await
+        .unwrap();
+    let reply = get(&format!(
+        "http://{}/telemetry/switch-19/latency_ms",
+        daemon.metric_addr
+    ))
+    .await;
     assert_eq!(reply.status, 200);
     let v = reply.json();
     assert_eq!(v["switch_id"], "switch-19");
     assert_eq!(v["metric"], "latency_ms");
     assert!(v["value"].as_f64().unwrap() > 0.0);
-    for metric in ["packet_errors", "updated_at", "bandwidth_in_mbps", "bandwidth_out_mbps"] {
-        let r = get(&format!("http://{}/telemetry/switch-0/{metric}", daemon.metric_addr)).await;
+    for metric in [
+        "packet_errors",
+        "updated_at",
+        "bandwidth_in_mbps",
+        "bandwidth_out_mbps",
+    ] {
+        let r = get(&format!(
+            "http://{}/telemetry/switch-0/{metric}",
+            daemon.metric_addr
+        ))
+        .await;
         assert_eq!(r.status, 200, "{metric}");
         assert!(r.json()["value"].is_number(), "{metric}");
     }
@@ -97,27 +142,57 @@ async fn prototype_urls_keep_working() {
 #[actix_web::test]
 async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 3, 1.0), logging::discard()).await.unwrap();
+    let daemon = telemetryd::run(config(redis.port, 3, 1.0), logging::discard())
+        .await
+        .unwrap();
     let m = daemon.metric_addr;
     let g = daemon.generator_addr;
 
     let r = get(&format!("http://{m}/telemetry/switch-3")).await;
-    assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"));
+    assert_eq!(
+        (r.status, r.content_type.as_str()),
+        (404, "application/json")
+    );
     assert_eq!(r.json()["switch_id"], "switch-3");
     assert_eq!(r.json()["error"], "no such switch");
     let r = get(&format!("http://{m}/telemetry/switch-01/latency_ms")).await;
-    assert_eq!((r.status, r.json()["switch_id"].clone()), (404, "switch-01".into()));
+    assert_eq!(
+        (r.status, r.json()["switch_id"].clone()),
+        (404, "switch-01".into())
+    );
 
     let r = get(&format!("http://{m}/telemetry/switch-1/latency")).await;
     assert_eq!(r.status, 404);
     let body = r.json();
     assert_eq!(body["metric"], "latency");
-    let listed: Vec<&str> = body["metrics"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(listed, ["bandwidth_in_mbps", "bandwidth_out_mbps", "latency_ms", "packet_errors", "updated_at"]);
+    let listed: Vec<&str> = body["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "bandwidth_in_mbps",
+            "bandwidth_out_mbps",
+            "latency_ms",
+            "packet_errors",
+            "updated_at"
+        ]
+    );
 
-    for url in [format!("http://{m}/nope"), format!("http://{g}/telemetry/"), format!("http://{m}/counters")] {
+    for url in [
+        format!("http://{m}/nope"),
+        format!("http://{g}/telemetry/"),
+        format!("http://{m}/counters"),
+    ] {
         let r = get(&url).await;
-        assert_eq!((r.status, r.json()["error"].clone()), (404, "no such route".into()), "{url}");
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (404, "no such route".into()),
+            "{url}"
+        );
     }
 
     for (method, url) in [
@@ -141,7 +216,9 @@ async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405
 #[actix_web::test]
 async fn values_change_across_intervals_and_counters_never_decrease() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 5, 0.1), logging::discard()).await.unwrap();
+    let daemon = telemetryd::run(config(redis.port, 5, 0.1), logging::discard())
+        .await
+        .unwrap();
     let url = format!("http://{}/telemetry/", daemon.metric_addr);
     let read = || async {
         let v = get(&url).await.json();
@@ -154,15 +231,24 @@ async fn values_change_across_intervals_and_counters_never_decrease() {
     // read that no counter went down.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while changed.len() < 5 {
-        assert!(std::time::Instant::now() < deadline, "switches that moved: {changed:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "switches that moved: {changed:?}"
+        );
         let now = read().await;
         for (id, m) in &now {
             let before = previous[id]["packet_errors"].as_u64().unwrap();
             let after = m["packet_errors"].as_u64().unwrap();
-            assert!(after >= before, "{id}: packet_errors went from {before} to {after}");
+            assert!(
+                after >= before,
+                "{id}: packet_errors went from {before} to {after}"
+            );
             assert!(m["updated_at"].as_f64() >= previous[id]["updated_at"].as_f64());
             if m["updated_at"] != first[id]["updated_at"] {
-                assert_ne!(m["bandwidth_in_mbps"], first[id]["bandwidth_in_mbps"], "{id}");
+                assert_ne!(
+                    m["bandwidth_in_mbps"], first[id]["bandwidth_in_mbps"],
+                    "{id}"
+                );
                 changed.insert(id.clone(), true);
             }
         }
@@ -180,7 +266,10 @@ async fn a_value_written_by_another_client_shows_up_within_one_interval() {
     c.telemetry.simulate = false;
     let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
     let m = daemon.metric_addr;
-    assert_eq!(get(&format!("http://{m}/telemetry/switch-1")).await.status, 404);
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-1")).await.status,
+        404
+    );
 
     let mut conn = redis.conn().await;
     let _: () = conn
@@ -197,19 +286,30 @@ async fn a_value_written_by_another_client_shows_up_within_one_interval() {
         .await
         .unwrap();
     // Within one interval, plus the same again for a read that was already under way.
-    let value = eventually("the foreign value in the API", Duration::from_secs(2), || async {
-        let r = get(&format!("http://{m}/telemetry/switch-1/latency_ms")).await;
-        (r.status == 200).then(|| r.json()["value"].as_f64().unwrap())
-    })
+    let value = eventually(
+        "the foreign value in the API",
+        Duration::from_secs(2),
+        || async {
+            let r = get(&format!("http://{m}/telemetry/switch-1/latency_ms")).await;
+            (r.status == 200).then(|| r.json()["value"].as_f64().unwrap())
+        },
+    )
     .await;
     assert_eq!(value, 12.25);
 
     // A later change by the same client shows up too.
-    let _: () = conn.hset("telemetry:switch-1", "packet_errors", "43").await.unwrap();
-    eventually("the second foreign value", Duration::from_secs(2), || async {
-        let r = get(&format!("http://{m}/telemetry/switch-1/packet_errors")).await;
-        (r.json()["value"] == 43).then_some(())
-    })
+    let _: () = conn
+        .hset("telemetry:switch-1", "packet_errors", "43")
+        .await
+        .unwrap();
+    eventually(
+        "the second foreign value",
+        Duration::from_secs(2),
+        || async {
+            let r = get(&format!("http://{m}/telemetry/switch-1/packet_errors")).await;
+            (r.json()["value"] == 43).then_some(())
+        },
+    )
     .await;
     daemon.shutdown().await;
 }
@@ -217,16 +317,25 @@ async fn a_value_written_by_another_client_shows_up_within_one_interval() {
 #[actix_web::test]
 async fn without_redis_the_daemon_serves_live_data_and_writes_every_switch_when_redis_appears() {
     let port = free_port();
-    let daemon = telemetryd::run(config(port, 6, 0.2), logging::discard()).await.unwrap();
+    let daemon = telemetryd::run(config(port, 6, 0.2), logging::discard())
+        .await
+        .unwrap();
     let url = format!("http://{}/counters", daemon.generator_addr);
     let (_, rows) = parse_csv(&get(&url).await.body);
     assert_eq!(rows.len(), 6, "all switches served with no Redis at all");
     let first_errors: Vec<String> = rows.iter().map(|r| r[5].clone()).collect();
-    eventually("live data without Redis", Duration::from_secs(5), || async {
-        let (_, rows) = parse_csv(&get(&url).await.body);
-        let moved = rows.iter().zip(&first_errors).all(|(r, first)| &r[5] != first);
-        moved.then_some(())
-    })
+    eventually(
+        "live data without Redis",
+        Duration::from_secs(5),
+        || async {
+            let (_, rows) = parse_csv(&get(&url).await.body);
+            let moved = rows
+                .iter()
+                .zip(&first_errors)
+                .all(|(r, first)| &r[5] != first);
+            moved.then_some(())
+        },
+    )
     .await;
 
     let redis = TestRedis::start_on(port);

@@ -12,8 +12,16 @@ use common::*;
 /// is picked up by accident), and returns its exit code and stderr.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
-    let out = binary().args(args).envs(env.iter().copied()).current_dir(dir.path()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = binary()
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn with_config(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
@@ -26,20 +34,54 @@ fn with_config(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
 #[test]
 fn bad_configs_exit_78_with_one_message_naming_the_key() {
     for (yaml, key, says) in [
-        ("telemetry: {switches: 0}", "telemetry.switches", "must be at least 1"),
-        ("telemetry: {update_interval_seconds: 0}", "telemetry.update_interval_seconds", "positive"),
-        ("telemetry: {update_interval_seconds: -2}", "telemetry.update_interval_seconds", "positive"),
-        ("telemetry: {switches: five}", "telemetry.switches", "invalid type"),
-        ("telemetry: {switchez: 5}", "telemetry.switchez", "unknown key"),
-        ("logging: {level: LOUD}", "logging.level", "unknown log level"),
+        (
+            "telemetry: {switches: 0}",
+            "telemetry.switches",
+            "must be at least 1",
+        ),
+        (
+            "telemetry: {update_interval_seconds: 0}",
+            "telemetry.update_interval_seconds",
+            "positive",
+        ),
+        (
+            "telemetry: {update_interval_seconds: -2}",
+            "telemetry.update_interval_seconds",
+            "positive",
+        ),
+        (
+            "telemetry: {switches: five}",
+            "telemetry.switches",
+            "invalid type",
+        ),
+        (
+            "telemetry: {switchez: 5}",
+            "telemetry.switchez",
+            "unknown key",
+        ),
+        (
+            "logging: {level: LOUD}",
+            "logging.level",
+            "unknown log level",
+        ),
         ("redis: {port: -1}", "redis.port", "invalid"),
-        ("generator_server: {host: localhost-ish}", "generator_server.host", "IP address"),
+        (
+            "generator_server: {host: localhost-ish}",
+            "generator_server.host",
+            "IP address",
+        ),
         ("telemetry: [1, 2", "(top level)", "line 2 column 1"),
     ] {
         let (code, stderr) = with_config(yaml, &[]);
         assert_eq!(code, 78, "{yaml}: {stderr}");
-        assert!(stderr.contains(key) && stderr.contains(says), "{yaml}: {stderr}");
-        assert!(stderr.starts_with("telemetryd: invalid configuration:"), "{stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(says),
+            "{yaml}: {stderr}"
+        );
+        assert!(
+            stderr.starts_with("telemetryd: invalid configuration:"),
+            "{stderr}"
+        );
     }
 }
 
@@ -47,7 +89,10 @@ fn bad_configs_exit_78_with_one_message_naming_the_key() {
 fn environment_overrides_are_validated_and_named() {
     let (code, stderr) = with_config("", &[("TELEMETRYD_TELEMETRY__SWITCHES", "0")]);
     assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("telemetry.switches: must be at least 1"), "{stderr}");
+    assert!(
+        stderr.contains("telemetry.switches: must be at least 1"),
+        "{stderr}"
+    );
     let (code, stderr) = with_config("", &[("TELEMETRYD_REDIS__PORT", "sixty")]);
     assert_eq!(code, 78, "{stderr}");
     assert!(stderr.contains("TELEMETRYD_REDIS__PORT"), "{stderr}");
@@ -71,10 +116,16 @@ fn check_config_accepts_the_repository_default() {
 fn version_and_help_describe_the_binary() {
     let out = binary().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("telemetryd {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("telemetryd {}", env!("CARGO_PKG_VERSION"))
+    );
     let out = binary().arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    assert!(help.contains("--config") && help.contains("--check-config"), "{help}");
+    assert!(
+        help.contains("--config") && help.contains("--check-config"),
+        "{help}"
+    );
     let (code, _) = run(&["--no-such-flag"], &[]);
     assert_eq!(code, 2);
 }
@@ -106,7 +157,13 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        Proc { child, generator, metric, log, _dir: dir }
+        Proc {
+            child,
+            generator,
+            metric,
+            log,
+            _dir: dir,
+        }
     }
 
     async fn wait_serving(&self) {
@@ -119,7 +176,10 @@ impl Proc {
     }
 
     fn signal(&self, name: &str) {
-        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
@@ -129,14 +189,22 @@ impl Proc {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "daemon still running after {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "daemon still running after {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
 
     fn stderr(&mut self) -> String {
         let mut s = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         s
     }
 }
@@ -158,7 +226,10 @@ async fn sigterm_stops_cleanly_with_every_switch_in_redis_and_exit_0() {
     assert_eq!(status.code(), Some(0));
     let stderr = daemon.stderr();
     assert!(stderr.contains("signal=SIGTERM"), "{stderr}");
-    assert!(stderr.contains("msg=Stopped.") && stderr.contains("Clean"), "{stderr}");
+    assert!(
+        stderr.contains("msg=Stopped.") && stderr.contains("Clean"),
+        "{stderr}"
+    );
     for n in 0..8 {
         assert_eq!(redis.hash(n).await.len(), 5, "switch-{n} in Redis");
     }
@@ -177,13 +248,21 @@ async fn sigint_stops_cleanly_too() {
 async fn a_taken_port_exits_1_naming_the_listener_and_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, stderr) = run(&[], &[
-        ("TELEMETRYD_METRIC_SERVER__PORT", port.as_str()),
-        ("TELEMETRYD_GENERATOR_SERVER__PORT", "0"),
-        ("TELEMETRYD_LOGGING__FILE", ""),
-    ]);
+    let (code, stderr) = run(
+        &[],
+        &[
+            ("TELEMETRYD_METRIC_SERVER__PORT", port.as_str()),
+            ("TELEMETRYD_GENERATOR_SERVER__PORT", "0"),
+            ("TELEMETRYD_LOGGING__FILE", ""),
+        ],
+    );
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (metric_server)")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port} (metric_server)"
+        )),
+        "{stderr}"
+    );
     assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
 }
 
@@ -192,7 +271,11 @@ async fn requests_are_logged_with_latency_to_stderr_and_the_log_file() {
     let redis = TestRedis::start();
     let mut daemon = Proc::start(redis.port, &[]);
     daemon.wait_serving().await;
-    let r = get(&format!("http://127.0.0.1:{}/telemetry/switch-3/latency_ms", daemon.metric)).await;
+    let r = get(&format!(
+        "http://127.0.0.1:{}/telemetry/switch-3/latency_ms",
+        daemon.metric
+    ))
+    .await;
     assert_eq!(r.status, 200);
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(10));
@@ -204,8 +287,14 @@ async fn requests_are_logged_with_latency_to_stderr_and_the_log_file() {
             .find(|l| l.contains("path=/telemetry/switch-3/latency_ms"))
             .unwrap_or_else(|| panic!("no request line in:\n{text}"));
         assert!(line.contains("level=INFO msg=\"HTTP request.\""), "{line}");
-        assert!(line.contains("method=GET") && line.contains("status=200"), "{line}");
-        assert!(line.contains(" bytes=") && line.contains(" latency_us="), "{line}");
+        assert!(
+            line.contains("method=GET") && line.contains("status=200"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" bytes=") && line.contains(" latency_us="),
+            "{line}"
+        );
         assert!(!line.contains('\u{1b}'), "no colour codes: {line}");
     }
 }
@@ -218,7 +307,12 @@ async fn under_journald_lines_carry_syslog_priorities() {
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(10));
     let stderr = daemon.stderr();
-    assert!(stderr.lines().any(|l| l.starts_with("<6>level=INFO msg=Starting.")), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("<6>level=INFO msg=Starting.")),
+        "{stderr}"
+    );
     assert!(stderr.lines().all(|l| l.starts_with('<')), "{stderr}");
 }
 
@@ -231,6 +325,15 @@ async fn without_redis_the_binary_starts_and_says_so() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
     let stderr = daemon.stderr();
-    assert!(stderr.contains("level=WARNING msg=\"Redis unreachable; serving from the cache and retrying.\""), "{stderr}");
-    assert_eq!(stderr.matches("Redis unreachable").count(), 1, "one line per state change: {stderr}");
+    assert!(
+        stderr.contains(
+            "level=WARNING msg=\"Redis unreachable; serving from the cache and retrying.\""
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Redis unreachable").count(),
+        1,
+        "one line per state change: {stderr}"
+    );
 }

@@ -18,7 +18,7 @@ use actix::prelude::*;
 use deadpool_redis::Pool;
 use slog::{Logger, debug, info, warn};
 
-use crate::messages::{RedisHealth, Stored};
+use crate::messages::{Ping, RedisHealth, Stored};
 use crate::model::SwitchId;
 use crate::store::StoreError;
 use crate::store::codec::{Decoded, decode};
@@ -89,9 +89,13 @@ impl CacheActor {
 
     fn publish(&self) {
         let states: Vec<Option<SwitchState>> = self.slots.iter().map(|s| s.shown).collect();
-        let loaded =
-            if self.simulating { states.iter().all(Option::is_some) } else { self.synced_once };
-        self.view.publish(Snapshot::new(states, self.redis.clone(), loaded));
+        let loaded = if self.simulating {
+            states.iter().all(Option::is_some)
+        } else {
+            self.synced_once
+        };
+        self.view
+            .publish(Snapshot::new(states, self.redis.clone(), loaded));
     }
 
     fn start_sync(&mut self, ctx: &mut Context<Self>) {
@@ -152,7 +156,9 @@ impl CacheActor {
             let known = slot.shown.as_ref().map(|s| &s.sample);
             let decoded = match hash {
                 Ok(hash) => decode(switch, &hash, known),
-                Err(why) => Decoded::Unreadable { problems: vec![why] },
+                Err(why) => Decoded::Unreadable {
+                    problems: vec![why],
+                },
             };
             match decoded {
                 Decoded::Missing => {
@@ -163,7 +169,10 @@ impl CacheActor {
                 }
                 Decoded::Sample { sample, problems } => {
                     if !newer_here {
-                        slot.shown = Some(SwitchState { sample, in_redis: true });
+                        slot.shown = Some(SwitchState {
+                            sample,
+                            in_redis: true,
+                        });
                     }
                     self.note_problems(switch, problems);
                 }
@@ -198,12 +207,17 @@ impl Handler<Stored> for CacheActor {
     fn handle(&mut self, msg: Stored, _: &mut Context<Self>) {
         let now = Instant::now();
         for sample in msg.samples {
-            let Some(slot) = self.slots.get_mut(sample.switch.index()) else { continue };
+            let Some(slot) = self.slots.get_mut(sample.switch.index()) else {
+                continue;
+            };
             if sample.updated_at_ms < slot.last_own_ms {
                 continue;
             }
             slot.last_own_ms = sample.updated_at_ms;
-            slot.shown = Some(SwitchState { sample, in_redis: msg.in_redis });
+            slot.shown = Some(SwitchState {
+                sample,
+                in_redis: msg.in_redis,
+            });
             slot.own_unconfirmed = !msg.in_redis;
             if msg.in_redis {
                 slot.confirmed_at = Some(now);
@@ -223,4 +237,10 @@ impl Handler<RedisHealth> for CacheActor {
         };
         self.publish();
     }
+}
+
+impl Handler<Ping> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
 }

@@ -14,7 +14,7 @@ use slog::{Logger, debug, info, warn};
 use super::StoreError;
 use super::codec::{fields, switch_key};
 use crate::cache::CacheActor;
-use crate::messages::{Flush, Produced, RedisHealth, Stored};
+use crate::messages::{Flush, Ping, Produced, RedisHealth, Stored};
 use crate::model::{Sample, SwitchId};
 
 /// First retry delay after a failed write; doubles per failure up to `RETRY_CAP`.
@@ -249,6 +249,12 @@ impl Handler<Flush> for RedisWriter {
             }
         })
     }
+}
+
+impl Handler<Ping> for RedisWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
 }
 
 /// What became of a batch: the first `written` samples are in Redis.

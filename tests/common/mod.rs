@@ -14,7 +14,11 @@ use telemetryd::Config;
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A redis-server child process, without persistence, killed on drop.
@@ -32,22 +36,39 @@ impl TestRedis {
     /// Starts redis-server on `port` (to bring a killed server back on the same address).
     pub fn start_on(port: u16) -> TestRedis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (scripts/test.sh installs it)");
-        let redis = TestRedis { port, child: Some(child) };
+        let redis = TestRedis {
+            port,
+            child: Some(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !redis.answers_ping() {
-            assert!(Instant::now() < deadline, "redis-server on port {port} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {port} did not start"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         redis
     }
 
     fn answers_ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
         let mut buf = [0u8; 7];
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
@@ -76,7 +97,11 @@ impl TestRedis {
 
     /// `HGETALL telemetry:switch-<n>` as strings.
     pub async fn hash(&self, switch: u32) -> std::collections::HashMap<String, String> {
-        self.conn().await.hgetall(format!("telemetry:switch-{switch}")).await.unwrap()
+        self.conn()
+            .await
+            .hgetall(format!("telemetry:switch-{switch}"))
+            .await
+            .unwrap()
     }
 }
 
@@ -115,7 +140,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -148,7 +176,12 @@ pub async fn request(method: &str, url: &str) -> Reply {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    Reply { status, content_type, headers, body: r.text().await.unwrap() }
+    Reply {
+        status,
+        content_type,
+        headers,
+        body: r.text().await.unwrap(),
+    }
 }
 
 pub async fn get(url: &str) -> Reply {
@@ -159,7 +192,9 @@ pub async fn get(url: &str) -> Reply {
 pub fn parse_csv(body: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut lines = body.split("\r\n").filter(|l| !l.is_empty());
     let header = lines.next().unwrap().split(',').map(String::from).collect();
-    let rows = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
     (header, rows)
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, integration tests against a real redis-server,
+# the binary's CLI, signals and logs, and the systemd unit checks.
+# Installs what a fresh Debian machine lacks (redis-server, systemd-analyze) with apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "scripts/test.sh: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --locked --all-targets --no-fail-fast "$@"
+else
+    cargo test --locked --all-targets --no-fail-fast "$@"
+fi
