@@ -21,3 +21,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --all-targets --no-fail-fast "$@"
 fi
+tests/e2e/systemd.sh

@@ -36,6 +36,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Where telemetry is stored.
     pub redis: RedisConfig,
+    /// Limits both HTTP listeners put on clients.
+    pub http: HttpConfig,
     /// How the daemon stops.
     pub shutdown: ShutdownConfig,
 }
@@ -199,6 +201,26 @@ impl RedisConfig {
     }
 }
 
+/// Limits on HTTP clients, so slow or idle ones cannot hold connections forever.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time a client has to send its whole request head; a slower one gets 408 and is
+    /// disconnected. Milliseconds.
+    pub request_timeout_ms: u64,
+    /// Time an idle keep-alive connection stays open. Seconds; 0 disables keep-alive.
+    pub keep_alive_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            request_timeout_ms: 5_000,
+            keep_alive_seconds: 30,
+        }
+    }
+}
+
 /// Stopping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -268,7 +290,8 @@ impl Config {
 
     /// As [`Config::load`], with another environment prefix (for tests).
     pub fn load_from(path: Option<&Path>, env_prefix: &str) -> Result<Config, ConfigError> {
-        let env = Env::prefixed(env_prefix).split("__");
+        // TELEMETRYD_FAULTS is the test suite's fault injection (debug builds), not a key.
+        let env = Env::prefixed(env_prefix).split("__").ignore(&["faults"]);
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match path {
             Some(path) if !path.is_file() => {
@@ -391,6 +414,13 @@ impl Config {
             );
         }
 
+        if self.http.request_timeout_ms == 0 {
+            problem(
+                "http.request_timeout_ms",
+                "must be at least 1, got 0".into(),
+            );
+        }
+
         let stop = self.shutdown.timeout_seconds;
         if !stop.is_finite() || stop <= 0.0 || stop > 3_600.0 {
             problem(
@@ -468,6 +498,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             logging: LoggingConfig::default(),
             redis: RedisConfig::default(),
+            http: HttpConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }

@@ -54,9 +54,7 @@ impl RunningDaemon {
 pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartError> {
     let t = &config.telemetry;
     let r = &config.redis;
-    let view = CacheView::new(t.switches);
-    let (generator, metric) = http::bind(&config, &view, &log)?;
-
+    let view = CacheView::new(t.switches, t.interval());
     let pool = store::pool(r)?;
     let sync = SyncSettings {
         pool: pool.clone(),
@@ -71,6 +69,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         log.new(o!("actor" => "cache")),
     )
     .start();
+    let (generator, metric) = http::bind(&config, &view, &cache, &log)?;
     let settings = WriterSettings {
         batch_size: r.batch_size,
         flush_interval: Duration::from_millis(r.flush_interval_ms),

@@ -15,6 +15,9 @@ mod exit {
     pub const START_FAILED: u8 = 1;
     /// A second signal arrived while stopping.
     pub const INTERRUPTED: i32 = 130;
+    /// Something panicked: the daemon exits rather than run half-dead (sysexits'
+    /// EX_SOFTWARE), and systemd's Restart=on-failure starts a fresh one.
+    pub const PANIC: i32 = 70;
     /// The configuration is invalid (sysexits' EX_CONFIG).
     pub const CONFIG: u8 = 78;
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         }
     };
 
+    exit_on_panic();
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let mut signals = match Signals::install() {
@@ -82,4 +86,25 @@ fn main() -> ExitCode {
         daemon.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Any panic, on any thread (an actor, an HTTP worker), ends the process with
+/// `exit::PANIC`. An actor that died would leave a daemon that answers HTTP but no longer
+/// samples, writes or syncs; a clean exit lets systemd restart a whole one.
+fn exit_on_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        // Written directly: the logging thread may not get to run before the exit.
+        let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() {
+            "<2>"
+        } else {
+            ""
+        };
+        let what = info.to_string().replace('"', "'").replace('\n', " ");
+        eprintln!(
+            "{prefix}level=CRITICAL msg=\"Panic; exiting so the supervisor restarts the daemon.\" panic=\"{what}\""
+        );
+        std::process::exit(exit::PANIC);
+    }));
 }

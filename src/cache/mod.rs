@@ -25,7 +25,7 @@ use crate::store::codec::{Decoded, decode};
 use crate::store::reader::{ReadResult, read_switches};
 
 pub use render::{metric_json, switch_json};
-pub use snapshot::{CacheView, Lookup, RedisStatus, Snapshot, SwitchState};
+pub use snapshot::{CacheView, Lookup, RedisStatus, STALE_INTERVALS, Snapshot, SwitchState};
 
 /// How the cache reads Redis back.
 #[derive(Clone, Debug)]
@@ -94,8 +94,12 @@ impl CacheActor {
         } else {
             self.synced_once
         };
-        self.view
-            .publish(Snapshot::new(states, self.redis.clone(), loaded));
+        self.view.publish(Snapshot::new(
+            states,
+            self.redis.clone(),
+            loaded,
+            self.sync.every,
+        ));
     }
 
     fn start_sync(&mut self, ctx: &mut Context<Self>) {

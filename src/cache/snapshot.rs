@@ -2,12 +2,16 @@
 //! a message round trip, with its big bodies rendered at most once.
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
 use super::render;
-use crate::model::{Sample, SwitchId};
+use crate::model::{Sample, SwitchId, now_unix_ms};
+
+/// A sample older than this many update intervals counts as stale.
+pub const STALE_INTERVALS: u32 = 3;
 
 /// The latest state of one switch.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,26 +40,59 @@ pub enum Lookup<'a> {
 }
 
 /// One published state of the cache. Never changes once published.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     pub switches: Vec<Option<SwitchState>>,
     pub redis: RedisStatus,
     /// Whether the cache holds its initial state (every simulated switch has a sample, or
     /// the first read from Redis is done).
     pub loaded: bool,
+    /// When this snapshot was published.
+    pub published_at: Instant,
+    /// Switches whose shown sample Redis is not known to hold.
+    pub unconfirmed: usize,
+    /// `updated_at` of the oldest shown sample, in Unix milliseconds.
+    pub oldest_ms: Option<u64>,
+    /// Age beyond which a sample is stale (`STALE_INTERVALS` update intervals).
+    stale_after: Duration,
     csv: OnceLock<Bytes>,
     json: OnceLock<Bytes>,
 }
 
 impl Snapshot {
-    pub fn new(switches: Vec<Option<SwitchState>>, redis: RedisStatus, loaded: bool) -> Snapshot {
+    pub fn new(
+        switches: Vec<Option<SwitchState>>,
+        redis: RedisStatus,
+        loaded: bool,
+        interval: Duration,
+    ) -> Snapshot {
+        let present = || switches.iter().flatten();
         Snapshot {
+            unconfirmed: present().filter(|s| !s.in_redis).count(),
+            oldest_ms: present().map(|s| s.sample.updated_at_ms).min(),
             switches,
             redis,
             loaded,
+            published_at: Instant::now(),
+            stale_after: interval * STALE_INTERVALS,
             csv: OnceLock::new(),
             json: OnceLock::new(),
         }
+    }
+
+    /// Whether an answer about every switch is stale: the cache is not loaded, or some
+    /// switch's sample is not confirmed in Redis or older than `STALE_INTERVALS` intervals.
+    pub fn all_stale(&self) -> bool {
+        !self.loaded || self.unconfirmed > 0 || self.oldest_ms.is_some_and(|ms| self.too_old(ms))
+    }
+
+    /// Whether an answer about one switch is stale (same rules as `all_stale`).
+    pub fn switch_stale(&self, state: &SwitchState) -> bool {
+        !state.in_redis || self.too_old(state.sample.updated_at_ms)
+    }
+
+    fn too_old(&self, updated_at_ms: u64) -> bool {
+        now_unix_ms().saturating_sub(updated_at_ms) > self.stale_after.as_millis() as u64
     }
 
     /// Number of switches in the fabric.
@@ -92,9 +129,14 @@ impl Snapshot {
 pub struct CacheView(Arc<ArcSwap<Snapshot>>);
 
 impl CacheView {
-    /// A view of an empty cache for a fabric of `switches`.
-    pub fn new(switches: u32) -> CacheView {
-        let empty = Snapshot::new(vec![None; switches as usize], RedisStatus::default(), false);
+    /// A view of an empty cache for a fabric of `switches` sampled every `interval`.
+    pub fn new(switches: u32, interval: Duration) -> CacheView {
+        let empty = Snapshot::new(
+            vec![None; switches as usize],
+            RedisStatus::default(),
+            false,
+            interval,
+        );
         CacheView(Arc::new(ArcSwap::from_pointee(empty)))
     }
 

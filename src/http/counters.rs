@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::read;
+use super::{STALE_HEADER, read};
 use crate::cache::CacheView;
 
 /// Adds the generator API's routes.
@@ -13,7 +13,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /counters`: the cached CSV body, rendered once per change of the cache.
 async fn counters(view: web::Data<CacheView>) -> HttpResponse {
+    let snapshot = view.snapshot();
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .body(view.snapshot().counters_csv())
+        .insert_header((
+            STALE_HEADER,
+            if snapshot.all_stale() {
+                "true"
+            } else {
+                "false"
+            },
+        ))
+        .body(snapshot.counters_csv())
 }

@@ -4,6 +4,7 @@
 
 mod counters;
 pub mod error;
+mod health;
 mod log;
 mod telemetry;
 
@@ -18,15 +19,16 @@ use actix_web::{
 };
 use slog::{Logger, o};
 
-use crate::cache::CacheView;
-use crate::config::{Config, ServerConfig};
+use actix::Addr;
+
+use crate::cache::{CacheActor, CacheView};
+use crate::config::Config;
 use error::ApiError;
 use log::RequestLog;
 
-/// Time a client has to send its request head before it gets a 408.
-pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time an idle keep-alive connection stays open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// Header on every data answer: `true` when some switch in it is not confirmed in Redis or
+/// older than `STALE_INTERVALS` update intervals, or the cache is still loading.
+pub const STALE_HEADER: &str = "x-telemetry-stale";
 
 /// A listener that could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -47,25 +49,28 @@ pub struct Listener {
 
 /// Binds both listeners, (generator, metric), failing before anything is served if an
 /// address is taken. Neither serves until [`Bound::start`].
-pub fn bind(config: &Config, view: &CacheView, log: &Logger) -> Result<(Bound, Bound), BindError> {
-    let stop_secs = config.shutdown.timeout().as_secs().max(1);
-    let generator = bind_one(
-        &config.generator_server,
-        "generator_server",
-        counters::routes,
-        view,
-        log,
-        stop_secs,
-    )?;
-    let metric = bind_one(
-        &config.metric_server,
-        "metric_server",
-        telemetry::routes,
-        view,
-        log,
-        stop_secs,
-    )?;
+pub fn bind(
+    config: &Config,
+    view: &CacheView,
+    cache: &Addr<CacheActor>,
+    log: &Logger,
+) -> Result<(Bound, Bound), BindError> {
+    let shared = Shared {
+        view: view.clone(),
+        cache: cache.clone(),
+        log: log.clone(),
+    };
+    let generator = bind_one(config, "generator_server", counters::routes, &shared)?;
+    let metric = bind_one(config, "metric_server", telemetry::routes, &shared)?;
     Ok((generator, metric))
+}
+
+/// What every listener's workers share.
+#[derive(Clone)]
+struct Shared {
+    view: CacheView,
+    cache: Addr<CacheActor>,
+    log: Logger,
 }
 
 /// A listener whose socket is open but which does not serve yet.
@@ -87,43 +92,54 @@ impl Bound {
     }
 }
 
-/// Opens one listener serving `routes`, every request logged with the listener's name.
+/// Opens one listener serving `routes` and the health routes, every request logged with
+/// the listener's name.
 fn bind_one(
-    config: &ServerConfig,
+    config: &Config,
     key: &'static str,
     routes: fn(&mut web::ServiceConfig),
-    view: &CacheView,
-    log: &Logger,
-    stop_secs: u64,
+    shared: &Shared,
 ) -> Result<Bound, BindError> {
+    let server_config = if key == "generator_server" {
+        &config.generator_server
+    } else {
+        &config.metric_server
+    };
     let bind_error = |source| BindError {
         key,
-        addr: format!("{}:{}", config.host, config.port),
+        addr: format!("{}:{}", server_config.host, server_config.port),
         source,
     };
-    let addr = config
+    let addr = server_config
         .addr()
         .map_err(|e| bind_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-    let workers = config.workers.unwrap_or_else(|| {
+    let workers = server_config.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(2)
     });
-    let (view, request_log) = (view.clone(), RequestLog(log.new(o!("listener" => key))));
+    let keep_alive = match config.http.keep_alive_seconds {
+        0 => KeepAlive::Disabled,
+        s => KeepAlive::Timeout(Duration::from_secs(s)),
+    };
+    let shared = shared.clone();
+    let request_log = RequestLog(shared.log.new(o!("listener" => key)));
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(view.clone()))
+            .app_data(web::Data::new(shared.view.clone()))
+            .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(request_log.clone()))
             .wrap(from_fn(log::log_request))
             .configure(routes)
+            .configure(health::routes)
             .default_service(web::to(no_route))
     })
     .workers(workers)
     // Signals are the daemon's to handle: it stops the listeners, then flushes Redis.
     .disable_signals()
-    .shutdown_timeout(stop_secs)
-    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
-    .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
+    .shutdown_timeout(config.shutdown.timeout().as_secs().max(1))
+    .client_request_timeout(Duration::from_millis(config.http.request_timeout_ms))
+    .keep_alive(keep_alive)
     .bind(addr)
     .map_err(bind_error)?;
     let addr = server.addrs().first().copied().unwrap_or(addr);

@@ -5,7 +5,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
-use super::read;
+use super::{STALE_HEADER, read};
 use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
 use crate::model::{Metric, SwitchId};
 
@@ -19,7 +19,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /telemetry/`: every switch, `{"switches": {...}}`, rendered once per change.
 async fn all(view: web::Data<CacheView>) -> HttpResponse {
-    json(view.snapshot().telemetry_json())
+    let snapshot = view.snapshot();
+    json(snapshot.telemetry_json(), snapshot.all_stale())
 }
 
 /// `GET /telemetry/{switch_id}`: that switch's metrics.
@@ -29,7 +30,10 @@ async fn one_switch(
 ) -> Result<HttpResponse, ApiError> {
     let snapshot = view.snapshot();
     let state = find(&snapshot, &path)?;
-    Ok(json(cache::switch_json(&state.sample)))
+    Ok(json(
+        cache::switch_json(&state.sample),
+        snapshot.switch_stale(state),
+    ))
 }
 
 /// `GET /telemetry/{switch_id}/{metric}`: `{"switch_id", "metric", "value"}`.
@@ -45,11 +49,8 @@ async fn one_metric(
         metric: metric_name,
     })?;
     let sample = &state.sample;
-    Ok(json(cache::metric_json(
-        sample.switch,
-        metric,
-        sample.value(metric),
-    )))
+    let body = cache::metric_json(sample.switch, metric, sample.value(metric));
+    Ok(json(body, snapshot.switch_stale(state)))
 }
 
 /// Resolves a switch id from the URL against the snapshot.
@@ -68,8 +69,9 @@ fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, 
     }
 }
 
-fn json(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
+fn json(body: impl actix_web::body::MessageBody + 'static, stale: bool) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(ContentType::json())
+        .insert_header((STALE_HEADER, if stale { "true" } else { "false" }))
         .body(body)
 }

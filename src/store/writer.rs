@@ -2,7 +2,7 @@
 //! Redis in pipelined batches, coalescing to the latest sample per switch while Redis is
 //! slow or away.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,8 +19,9 @@ use crate::model::{Sample, SwitchId};
 
 /// First retry delay after a failed write; doubles per failure up to `RETRY_CAP`.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
-/// Longest wait between two attempts while Redis is away.
-pub const RETRY_CAP: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts while Redis is away. Short enough that every switch
+/// is back in Redis well within 2 s of Redis returning; a refused connection costs little.
+pub const RETRY_CAP: Duration = Duration::from_secs(1);
 
 /// How the writer batches and bounds its writes.
 #[derive(Clone, Debug)]
@@ -51,6 +52,9 @@ pub struct RedisWriter {
     writing: bool,
     closed: bool,
     health: Health,
+    /// Switches whose key Redis refused (another client made it a non-hash): warned about
+    /// once, until a write of it succeeds again.
+    refused: HashSet<SwitchId>,
 }
 
 /// Whether Redis takes writes, and when to try next.
@@ -81,6 +85,7 @@ impl RedisWriter {
                 retry_at: Instant::now(),
                 down_since: None,
             },
+            refused: HashSet::new(),
         }
     }
 
@@ -123,14 +128,26 @@ impl RedisWriter {
     }
 
     /// Records a write's outcome: confirmed samples go to the cache; failed ones go back to
-    /// pending unless a newer sample of the same switch arrived meanwhile.
+    /// pending unless a newer sample of the same switch arrived meanwhile; refused ones are
+    /// dropped with one warning per switch (the next sample tries again).
     fn finish(&mut self, outcome: WriteOutcome) {
         let WriteOutcome {
             mut samples,
             written,
+            refused,
             error,
         } = outcome;
         let failed = samples.split_off(written);
+        for (switch, why) in &refused {
+            if self.refused.insert(*switch) {
+                warn!(self.log, "Redis refused the key of a switch; skipping it.";
+                    "key" => switch_key(*switch), "error" => why.as_str());
+            }
+        }
+        samples.retain(|s| !refused.iter().any(|(id, _)| *id == s.switch));
+        for s in &samples {
+            self.refused.remove(&s.switch);
+        }
         if !samples.is_empty() {
             self.cache.do_send(Stored {
                 samples,
@@ -208,6 +225,14 @@ impl Actor for RedisWriter {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.settings.flush_interval, |act, ctx| act.tick(ctx));
+        // Debug builds only: lets the test suite prove that a panicking actor ends the
+        // process instead of leaving a half-dead daemon.
+        #[cfg(debug_assertions)]
+        if std::env::var("TELEMETRYD_FAULTS").is_ok_and(|f| f.contains("panic-writer")) {
+            ctx.run_later(Duration::from_millis(300), |_, _| {
+                panic!("injected writer panic")
+            });
+        }
     }
 }
 
@@ -244,7 +269,7 @@ impl Handler<Flush> for RedisWriter {
         Box::pin(async move {
             let outcome = write.await;
             match outcome.error {
-                None => Ok(outcome.written),
+                None => Ok(outcome.written - outcome.refused.len()),
                 Some(e) => Err(e),
             }
         })
@@ -257,15 +282,17 @@ impl Handler<Ping> for RedisWriter {
     fn handle(&mut self, _: Ping, _: &mut Context<Self>) {}
 }
 
-/// What became of a batch: the first `written` samples are in Redis.
+/// What became of a batch: the first `written` samples were sent, and Redis took all of
+/// them except `refused` (keys of another type, written by another client).
 struct WriteOutcome {
     samples: Vec<Sample>,
     written: usize,
+    refused: Vec<(SwitchId, String)>,
     error: Option<StoreError>,
 }
 
 /// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, stopping at the
-/// first failure.
+/// first failure. A key Redis refuses for its type fails only its own switch.
 async fn write_samples(
     pool: Pool,
     lock: Arc<tokio::sync::Mutex<()>>,
@@ -274,45 +301,58 @@ async fn write_samples(
     timeout: Duration,
 ) -> WriteOutcome {
     let _one_at_a_time = lock.lock().await;
-    let mut written = 0;
-    if samples.is_empty() {
-        return WriteOutcome {
-            samples,
-            written,
-            error: None,
-        };
+    let mut outcome = WriteOutcome {
+        samples,
+        written: 0,
+        refused: Vec::new(),
+        error: None,
+    };
+    if outcome.samples.is_empty() {
+        return outcome;
     }
     let mut conn = match super::connection(&pool, timeout).await {
         Ok(conn) => Some(conn),
         Err(error) => {
-            return WriteOutcome {
-                samples,
-                written,
-                error: Some(error),
-            };
+            outcome.error = Some(error);
+            return outcome;
         }
     };
-    for chunk in samples.chunks(batch_size.max(1)) {
+    for chunk in outcome.samples.chunks(batch_size.max(1)) {
         let mut pipe = redis::pipe();
+        pipe.ignore_errors();
         for sample in chunk {
             let cmd = pipe.cmd("HSET").arg(switch_key(sample.switch));
             for (field, value) in fields(sample) {
                 cmd.arg(field).arg(value);
             }
-            cmd.ignore();
         }
-        if let Err(error) = super::query::<()>(&mut conn, &pipe, timeout).await {
-            return WriteOutcome {
-                samples,
-                written,
-                error: Some(error),
+        let replies: Vec<redis::RedisResult<redis::Value>> =
+            match super::query(&mut conn, &pipe, timeout).await {
+                Ok(replies) => replies,
+                Err(error) => {
+                    outcome.error = Some(error);
+                    return outcome;
+                }
             };
+        // WRONGTYPE concerns one key (another client made it a non-hash); any other
+        // error (OOM, READONLY, NOAUTH) means Redis cannot take writes at all.
+        if let Some(error) = replies
+            .iter()
+            .find_map(|r| r.as_ref().err().filter(|e| !wrong_type(e)))
+        {
+            outcome.error = Some(StoreError::Redis(error.clone()));
+            return outcome;
         }
-        written += chunk.len();
+        let refused = chunk
+            .iter()
+            .zip(&replies)
+            .filter_map(|(s, r)| r.as_ref().err().map(|e| (s.switch, e.to_string())));
+        outcome.refused.extend(refused);
+        outcome.written += chunk.len();
     }
-    WriteOutcome {
-        samples,
-        written,
-        error: None,
-    }
+    outcome
+}
+
+fn wrong_type(error: &redis::RedisError) -> bool {
+    error.code() == Some("WRONGTYPE")
 }

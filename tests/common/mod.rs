@@ -82,6 +82,11 @@ impl TestRedis {
         }
     }
 
+    /// The server's process id, for SIGSTOP and SIGCONT.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis is running").id()
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -201,4 +206,42 @@ pub fn parse_csv(body: &str) -> (Vec<String>, Vec<Vec<String>>) {
 /// The built binary.
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_telemetryd"))
+}
+
+/// A logger whose lines (logfmt, as the daemon writes them) the test can read back.
+pub fn capture_logger() -> (slog::Logger, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use slog::Drain;
+    #[derive(Clone)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let drain = slog_logfmt::Logfmt::new(Buf(buf.clone()))
+        .no_prefix()
+        .print_msg(true)
+        .print_level(true)
+        .build();
+    let drain = std::sync::Mutex::new(drain).fuse();
+    (slog::Logger::root(drain, slog::o!()), buf)
+}
+
+/// The captured log as text.
+pub fn log_text(buf: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
+}
+
+/// Sends SIGSTOP/SIGCONT/... to a process.
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{name} {pid}");
 }

@@ -1,0 +1,57 @@
+//! `/healthz` and `/readyz`, on both listeners.
+
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::read;
+use crate::cache::{CacheActor, CacheView};
+use crate::messages::Ping;
+use crate::model::now_unix_ms;
+
+/// How long the cache actor has to answer a liveness check.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Adds the health routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(read("/healthz", healthz))
+        .service(read("/readyz", readyz));
+}
+
+/// Liveness: 200 when the actor system answers a message in time, 503 when it does not.
+async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse {
+    match tokio::time::timeout(LIVENESS_TIMEOUT, cache.send(Ping)).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "alive"})),
+        _ => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "unresponsive",
+            "error": format!("the cache actor did not answer within {LIVENESS_TIMEOUT:?}"),
+        })),
+    }
+}
+
+/// Readiness: 200 once the cache holds its initial state (503 before), with Redis's state
+/// and the age of what is served.
+async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
+    let s = view.snapshot();
+    let redis = match s.redis.up {
+        Some(true) => "up",
+        Some(false) => "down",
+        None => "unknown",
+    };
+    let body = json!({
+        "status": if s.loaded { "ready" } else { "loading" },
+        "switches": s.fabric_size(),
+        "redis": {"state": redis, "error": s.redis.error},
+        "unconfirmed_switches": s.unconfirmed,
+        "stale": s.all_stale(),
+        "cache_age_ms": s.published_at.elapsed().as_millis() as u64,
+        "oldest_sample_age_ms": s.oldest_ms.map(|ms| now_unix_ms().saturating_sub(ms)),
+    });
+    if s.loaded {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

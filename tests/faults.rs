@@ -1,0 +1,304 @@
+//! Redis outages, restarts, hangs and foreign data: the daemon keeps answering from its
+//! cache and puts every switch back in Redis once it can.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use deadpool_redis::redis::{self, AsyncCommands};
+use telemetryd::logging;
+
+/// `updated_at` (ms) of switch `n` in Redis, or None when it is missing.
+async fn redis_time(redis: &TestRedis, n: u32) -> Option<u64> {
+    let h = redis.hash(n).await;
+    h.get("updated_at")
+        .map(|t| (t.parse::<f64>().unwrap() * 1000.0).round() as u64)
+}
+
+/// `updated_at` (ms) of every switch in Redis, or None for a missing switch.
+async fn redis_times(redis: &TestRedis, switches: u32) -> Vec<Option<u64>> {
+    let mut out = Vec::new();
+    for n in 0..switches {
+        out.push(redis_time(redis, n).await);
+    }
+    out
+}
+
+/// Every switch is in Redis with a sample at least as new as `since_ms`.
+async fn all_in_redis_since(redis: &TestRedis, switches: u32, since_ms: u64) -> bool {
+    redis_times(redis, switches)
+        .await
+        .iter()
+        .all(|t| t.is_some_and(|t| t >= since_ms))
+}
+
+fn now_ms() -> u64 {
+    telemetryd::model::now_unix_ms()
+}
+
+#[actix_web::test]
+async fn redis_killed_for_30s_listeners_keep_answering_and_every_switch_returns_within_2s() {
+    let mut redis = TestRedis::start();
+    let port = redis.port;
+    let (log, lines) = capture_logger();
+    let daemon = telemetryd::run(config(port, 20, 0.2), log).await.unwrap();
+    eventually("all switches in Redis", Duration::from_secs(5), || async {
+        all_in_redis_since(&redis, 20, 0).await.then_some(())
+    })
+    .await;
+
+    redis.kill();
+    let urls = [
+        format!("http://{}/counters", daemon.generator_addr),
+        format!("http://{}/telemetry/", daemon.metric_addr),
+        format!(
+            "http://{}/telemetry/switch-7/latency_ms",
+            daemon.metric_addr
+        ),
+    ];
+    let outage = Instant::now();
+    let (mut answered, mut stale_seen) = (0, false);
+    while outage.elapsed() < Duration::from_secs(30) {
+        for url in &urls {
+            let r = get(url).await;
+            assert_eq!(r.status, 200, "{url} during the outage: {}", r.body);
+            stale_seen |= r.headers["x-telemetry-stale"] == "true";
+            answered += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered > 100, "{answered}");
+    assert!(
+        stale_seen,
+        "answers during the outage say they are not confirmed in Redis"
+    );
+    let pending = daemon.cache().snapshot().unconfirmed;
+    assert_eq!(pending, 20, "every switch shown unconfirmed, none lost");
+
+    let redis = TestRedis::start_on(port);
+    let back = now_ms();
+    eventually(
+        "every switch's latest state in Redis",
+        Duration::from_secs(2),
+        || async {
+            all_in_redis_since(&redis, 20, back - 300)
+                .await
+                .then_some(())
+        },
+    )
+    .await;
+    let text = log_text(&lines);
+    assert_eq!(text.matches("Redis unreachable").count(), 1, "{text}");
+    assert_eq!(text.matches("Redis reachable again").count(), 1, "{text}");
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn redis_flushed_gets_every_switch_back_within_one_interval() {
+    let redis = TestRedis::start();
+    let daemon = telemetryd::run(config(redis.port, 30, 1.0), logging::discard())
+        .await
+        .unwrap();
+    eventually("all switches in Redis", Duration::from_secs(5), || async {
+        all_in_redis_since(&redis, 30, 0).await.then_some(())
+    })
+    .await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut redis.conn().await)
+        .await
+        .unwrap();
+    assert!(redis.hash(0).await.is_empty());
+    // One interval, plus one flush interval for the last sample's batch.
+    eventually(
+        "every switch back in Redis",
+        Duration::from_millis(1_000 + 300),
+        || async { all_in_redis_since(&redis, 30, 0).await.then_some(()) },
+    )
+    .await;
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_hung_redis_does_not_slow_reads_and_writes_resume_after_it() {
+    let redis = TestRedis::start();
+    let mut c = config(redis.port, 10, 0.2);
+    c.redis.timeout_ms = 300;
+    let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+    eventually("all switches in Redis", Duration::from_secs(5), || async {
+        all_in_redis_since(&redis, 10, 0).await.then_some(())
+    })
+    .await;
+
+    signal(redis.pid(), "STOP");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let hung = Instant::now();
+    while hung.elapsed() < Duration::from_secs(3) {
+        for url in [
+            format!("http://{}/counters", daemon.generator_addr),
+            format!("http://{}/telemetry/switch-3", daemon.metric_addr),
+        ] {
+            // A read that waited on Redis would hang here until the client gives up.
+            let r = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{url} while Redis hangs: {e}"));
+            assert_eq!(r.status(), 200);
+        }
+    }
+    signal(redis.pid(), "CONT");
+    let resumed = now_ms();
+    eventually("writes to resume", Duration::from_secs(5), || async {
+        all_in_redis_since(&redis, 10, resumed).await.then_some(())
+    })
+    .await;
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn foreign_and_corrupt_data_is_skipped_with_one_warning_and_never_a_500() {
+    let redis = TestRedis::start();
+    let mut conn = redis.conn().await;
+    let good = [
+        ("bandwidth_in_mbps", "10"),
+        ("bandwidth_out_mbps", "20"),
+        ("latency_ms", "0.5"),
+        ("packet_errors", "7"),
+        ("updated_at", "1764290000.5"),
+    ];
+    for n in 0..3 {
+        let _: () = conn
+            .hset_multiple(format!("telemetry:switch-{n}"), &good)
+            .await
+            .unwrap();
+    }
+    let (log, lines) = capture_logger();
+    let mut c = config(redis.port, 3, 0.2);
+    c.telemetry.simulate = false;
+    let daemon = telemetryd::run(c, log).await.unwrap();
+    let m = daemon.metric_addr;
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-1/latency_ms"))
+            .await
+            .json()["value"],
+        0.5
+    );
+
+    let _: () = conn
+        .hset("telemetry:switch-1", "latency_ms", "fast")
+        .await
+        .unwrap();
+    let _: () = conn
+        .hset("telemetry:switch-1", "packet_errors", "8")
+        .await
+        .unwrap();
+    let _: () = conn.del("telemetry:switch-2").await.unwrap();
+    let _: () = conn.set("telemetry:switch-2", "not a hash").await.unwrap();
+    let _: () = conn
+        .hset_multiple("telemetry:switch-999999", &good)
+        .await
+        .unwrap();
+    let _: () = conn
+        .hset("telemetry:switch-0", "bandwidth_in_mbps", "NaN")
+        .await
+        .unwrap();
+
+    // The readable field of switch-1 still comes through.
+    eventually(
+        "switch-1's readable field",
+        Duration::from_secs(3),
+        || async {
+            let r = get(&format!("http://{m}/telemetry/switch-1/packet_errors")).await;
+            (r.json()["value"] == 8).then_some(())
+        },
+    )
+    .await;
+    // Let a few more reads pass: the warnings must not repeat.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for url in [
+        format!("http://{m}/telemetry/"),
+        format!("http://{m}/telemetry/switch-0"),
+        format!("http://{m}/telemetry/switch-1/latency_ms"),
+        format!("http://{m}/telemetry/switch-2"),
+        format!("http://{}/counters", daemon.generator_addr),
+    ] {
+        assert_eq!(get(&url).await.status, 200, "{url}");
+    }
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-1/latency_ms"))
+            .await
+            .json()["value"],
+        0.5
+    );
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-0/bandwidth_in_mbps"))
+            .await
+            .json()["value"],
+        10.0
+    );
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-999999"))
+            .await
+            .status,
+        404
+    );
+    let all = get(&format!("http://{m}/telemetry/")).await.json();
+    assert_eq!(all["switches"].as_object().unwrap().len(), 3);
+
+    let text = log_text(&lines);
+    for key in [
+        "telemetry:switch-0",
+        "telemetry:switch-1",
+        "telemetry:switch-2",
+    ] {
+        let warnings = text
+            .lines()
+            .filter(|l| l.contains("Skipping unreadable") && l.contains(key))
+            .count();
+        assert_eq!(warnings, 1, "{key}: {text}");
+    }
+    assert!(!text.contains("key=\"telemetry:switch-999999"), "{text}");
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_key_of_the_wrong_type_does_not_stop_the_writer_for_other_switches() {
+    let redis = TestRedis::start();
+    let mut conn = redis.conn().await;
+    let _: () = conn.set("telemetry:switch-1", "not a hash").await.unwrap();
+    let (log, lines) = capture_logger();
+    let daemon = telemetryd::run(config(redis.port, 3, 0.2), log)
+        .await
+        .unwrap();
+    let started = now_ms();
+    for since in [started, now_ms()] {
+        eventually(
+            "switches 0 and 2 written",
+            Duration::from_secs(5),
+            || async {
+                let fresh = redis_time(&redis, 0).await > Some(since)
+                    && redis_time(&redis, 2).await > Some(since);
+                fresh.then_some(())
+            },
+        )
+        .await;
+    }
+    let kind: String = redis::cmd("TYPE")
+        .arg("telemetry:switch-1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "string", "another client's key is left alone");
+    let text = log_text(&lines);
+    assert_eq!(
+        text.matches("Redis refused the key of a switch").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("Redis unreachable"), "{text}");
+    daemon.shutdown().await;
+}
