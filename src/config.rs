@@ -206,7 +206,7 @@ impl RedisConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Time a client has to send its whole request head; a slower one gets 408 and is
-    /// disconnected. Milliseconds.
+    /// disconnected. Milliseconds, at least 1000.
     pub request_timeout_ms: u64,
     /// Time an idle keep-alive connection stays open. Seconds; 0 disables keep-alive.
     pub keep_alive_seconds: u64,

@@ -62,14 +62,17 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         batch: r.batch_size,
         timeout: r.timeout(),
     };
-    let cache = CacheActor::new(
+    // The listeners need the cache's address (for /healthz), and nothing may run before
+    // they are bound: a taken port must end the daemon before any actor has started.
+    let cache_context = Context::<CacheActor>::new();
+    let cache = cache_context.address();
+    let (generator, metric) = http::bind(&config, &view, &cache, &log)?;
+    cache_context.run(CacheActor::new(
         view.clone(),
         sync,
         t.simulate,
         log.new(o!("actor" => "cache")),
-    )
-    .start();
-    let (generator, metric) = http::bind(&config, &view, &cache, &log)?;
+    ));
     let settings = WriterSettings {
         batch_size: r.batch_size,
         flush_interval: Duration::from_millis(r.flush_interval_ms),

@@ -105,3 +105,21 @@ fn timestamp_prefix(w: &mut dyn io::Write, record: &Record) -> slog::Result {
     write!(w, "ts={now} level={} ", record.level().as_str())?;
     Ok(())
 }
+
+/// Writes one line straight to stderr, bypassing the asynchronous drain: for the last words
+/// of a process that is about to exit (a panic, a second signal), which the logging thread
+/// might not get to write.
+pub fn last_words(level: Level, msg: &str, detail: &str) {
+    let detail = detail.replace('"', "'").replace('\n', " ");
+    let prefix = match std::env::var_os("JOURNAL_STREAM") {
+        Some(_) => format!("<{}>", syslog_priority(level)),
+        None => format!(
+            "ts={} ",
+            humantime::format_rfc3339_millis(SystemTime::now())
+        ),
+    };
+    eprintln!(
+        "{prefix}level={} msg=\"{msg}\" detail=\"{detail}\"",
+        level.as_str()
+    );
+}

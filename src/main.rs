@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use slog::{error, info, warn};
+use slog::{error, info};
 use telemetryd::shutdown::Signals;
 use telemetryd::{Config, logging};
 
@@ -77,10 +77,9 @@ fn main() -> ExitCode {
         };
         let signal = signals.next().await;
         info!(log, "Signal received; stopping."; "signal" => signal);
-        let second = log.clone();
         actix_web::rt::spawn(async move {
             let signal = signals.next().await;
-            warn!(second, "Second signal; exiting at once."; "signal" => signal);
+            logging::last_words(slog::Level::Warning, "Second signal; exiting at once.", signal);
             std::process::exit(exit::INTERRUPTED);
         });
         daemon.shutdown().await;
@@ -95,15 +94,11 @@ fn exit_on_panic() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
-        // Written directly: the logging thread may not get to run before the exit.
-        let prefix = if std::env::var_os("JOURNAL_STREAM").is_some() {
-            "<2>"
-        } else {
-            ""
-        };
-        let what = info.to_string().replace('"', "'").replace('\n', " ");
-        eprintln!(
-            "{prefix}level=CRITICAL msg=\"Panic; exiting so the supervisor restarts the daemon.\" panic=\"{what}\""
+        let what = info.to_string();
+        logging::last_words(
+            slog::Level::Critical,
+            "Panic; exiting so the supervisor restarts the daemon.",
+            &what,
         );
         std::process::exit(exit::PANIC);
     }));

@@ -337,3 +337,47 @@ async fn without_redis_the_binary_starts_and_says_so() {
         "one line per state change: {stderr}"
     );
 }
+
+#[actix_web::test]
+async fn a_second_signal_while_stopping_exits_at_once_with_130() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(
+        redis.port,
+        &[
+            ("TELEMETRYD_REDIS__TIMEOUT_MS", "20000"),
+            ("TELEMETRYD_SHUTDOWN__TIMEOUT_SECONDS", "60"),
+        ],
+    );
+    daemon.wait_serving().await;
+    // A hung Redis makes the final flush wait for its 20 s timeout.
+    common::signal(redis.pid(), "STOP");
+    daemon.signal("TERM");
+    // The listeners close first: once they refuse connections, the daemon is stopping.
+    let url = format!("http://127.0.0.1:{}/counters", daemon.generator);
+    eventually(
+        "the listeners to close",
+        Duration::from_secs(10),
+        || async { reqwest::get(&url).await.is_err().then_some(()) },
+    )
+    .await;
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still flushing");
+    daemon.signal("TERM");
+    let status = daemon.wait_exit(Duration::from_secs(3));
+    assert_eq!(status.code(), Some(130));
+    common::signal(redis.pid(), "CONT");
+    assert!(daemon.stderr().contains("Second signal; exiting at once."));
+}
+
+#[actix_web::test]
+async fn a_panicking_actor_ends_the_process_with_70_for_systemd_to_restart() {
+    let redis = TestRedis::start();
+    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_FAULTS", "panic-writer")]);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(70));
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains("level=CRITICAL msg=\"Panic; exiting"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("injected writer panic"), "{stderr}");
+}

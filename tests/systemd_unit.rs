@@ -61,7 +61,8 @@ fn the_unit_is_a_notify_service_with_a_watchdog_and_config_check() {
         "Type=notify",
         "WatchdogSec=",
         "Restart=on-failure",
-        "ExecStartPre=/usr/local/bin/telemetryd --config /etc/telemetryd/telemetry.yaml --check-config",
+        "ExecStartPre=-/usr/local/bin/telemetryd --config /etc/telemetryd/telemetry.yaml --check-config",
+        "RestartPreventExitStatus=78",
         "Wants=redis-server.service",
         "After=network.target redis-server.service",
     ] {

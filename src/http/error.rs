@@ -23,6 +23,10 @@ pub enum ApiError {
     NoData { switch_id: String },
     #[error("no such metric")]
     UnknownMetric { switch_id: String, metric: String },
+    #[error("request target too long")]
+    UriTooLong { length: usize, limit: usize },
+    #[error("request headers too large")]
+    HeadersTooLarge { length: usize, limit: usize },
 }
 
 /// The methods every route answers.
@@ -32,6 +36,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::NOT_FOUND,
         }
     }
@@ -58,6 +64,10 @@ impl ResponseError for ApiError {
                 "metric": echo(metric),
                 "metrics": Metric::names().collect::<Vec<_>>(),
             }),
+            ApiError::UriTooLong { length, limit }
+            | ApiError::HeadersTooLarge { length, limit } => {
+                json!({"error": error, "bytes": length, "limit": limit})
+            }
         };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::MethodNotAllowed { .. }) {

@@ -5,6 +5,7 @@
 mod counters;
 pub mod error;
 mod health;
+mod limits;
 mod log;
 mod telemetry;
 
@@ -129,6 +130,7 @@ fn bind_one(
             .app_data(web::Data::new(shared.view.clone()))
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(request_log.clone()))
+            .wrap(from_fn(limits::reject_oversized))
             .wrap(from_fn(log::log_request))
             .configure(routes)
             .configure(health::routes)

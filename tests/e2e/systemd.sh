@@ -35,6 +35,9 @@ if [ -n "${TELEMETRYD_BIN:-}" ]; then
 else
     bin="$repo/target/debug/telemetryd"
 fi
+# The daemon reads every TELEMETRYD_* variable as configuration (install.sh runs its
+# --check-config), and these two are not keys of it.
+unset TELEMETRYD_BIN TELEMETRYD_E2E_ROOTFS
 
 passed=0 failed=0 finished=0 err_line=""
 work="" nspawn_pid="" pid1=""
