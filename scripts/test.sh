@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
-# Installs what a fresh Debian machine lacks (redis-server, systemd-analyze) with apt-get.
+# Installs what a fresh Debian machine lacks (redis-server, systemd-analyze, promtool)
+# with apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
     sudo=""

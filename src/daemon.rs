@@ -2,6 +2,7 @@
 //! daemon that the binary (or a test) stops.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -11,6 +12,7 @@ use slog::{Logger, info, o, warn};
 use crate::cache::{CacheActor, CacheView, SyncSettings};
 use crate::config::Config;
 use crate::http::{self, BindError};
+use crate::metrics::Metrics;
 use crate::model::SwitchId;
 use crate::simulate::{SwitchActor, SwitchModel, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
@@ -56,17 +58,19 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let r = &config.redis;
     let view = CacheView::new(t.switches, t.interval());
     let pool = store::pool(r)?;
+    let metrics = Arc::new(Metrics::new(view.clone()));
     let sync = SyncSettings {
         pool: pool.clone(),
         every: t.interval(),
         batch: r.batch_size,
         timeout: r.timeout(),
+        metrics: metrics.daemon.clone(),
     };
     // The listeners need the cache's address (for /healthz), and nothing may run before
     // they are bound: a taken port must end the daemon before any actor has started.
     let cache_context = Context::<CacheActor>::new();
     let cache = cache_context.address();
-    let (generator, metric) = http::bind(&config, &view, &cache, &log)?;
+    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, &log)?;
     cache_context.run(CacheActor::new(
         view.clone(),
         sync,
@@ -77,6 +81,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         batch_size: r.batch_size,
         flush_interval: Duration::from_millis(r.flush_interval_ms),
         timeout: r.timeout(),
+        metrics: metrics.daemon.clone(),
     };
     let writer = RedisWriter::new(
         pool,

@@ -25,6 +25,7 @@ pub mod daemon;
 pub mod http;
 pub mod logging;
 pub mod messages;
+pub mod metrics;
 pub mod model;
 pub mod shutdown;
 pub mod simulate;

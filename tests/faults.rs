@@ -75,6 +75,20 @@ async fn redis_killed_for_30s_listeners_keep_answering_and_every_switch_returns_
     );
     let pending = daemon.cache().snapshot().unconfirmed;
     assert_eq!(pending, 20, "every switch shown unconfirmed, none lost");
+    // 30 s at 0.2 s is 150 samples per switch: the writer holds only the latest of each.
+    let metrics = get(&format!("http://{}/metrics", daemon.metric_addr))
+        .await
+        .body;
+    let held: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("telemetryd_writer_pending_samples "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1.0..=20.0).contains(&held),
+        "pending samples during the outage: {held}"
+    );
 
     let redis = TestRedis::start_on(port);
     let back = now_ms();

@@ -12,6 +12,7 @@ mod render;
 mod snapshot;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -19,6 +20,7 @@ use deadpool_redis::Pool;
 use slog::{Logger, debug, info, warn};
 
 use crate::messages::{Ping, RedisHealth, Stored};
+use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
 use crate::store::StoreError;
 use crate::store::codec::{Decoded, decode};
@@ -36,6 +38,7 @@ pub struct SyncSettings {
     /// Keys per pipelined read.
     pub batch: usize,
     pub timeout: Duration,
+    pub metrics: Arc<DaemonMetrics>,
 }
 
 /// What the cache knows of one switch.
@@ -122,8 +125,12 @@ impl CacheActor {
     /// Merges what Redis held when the read `began` into the cache.
     fn apply_read(&mut self, result: Result<Vec<ReadResult>, StoreError>, began: Instant) {
         let hashes = match result {
-            Ok(hashes) => hashes,
+            Ok(hashes) => {
+                self.sync.metrics.redis_reads.inc();
+                hashes
+            }
             Err(error) => {
+                self.sync.metrics.redis_read_errors.inc();
                 if self.reads_ok != Some(false) {
                     // The writer reports outages; only a read-only daemon has to say it here.
                     if self.simulating {

@@ -1,5 +1,7 @@
-//! The request log: one structured line per request with its latency in microseconds.
+//! The request log and request metrics: one structured line per request with its latency
+//! in microseconds, and the same request counted in `/metrics`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -8,35 +10,52 @@ use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use slog::{Logger, info};
 
-/// The logger of one listener, tagged with the listener's name.
+use crate::metrics::DaemonMetrics;
+
+/// What the middleware needs of its listener.
 #[derive(Clone)]
-pub struct RequestLog(pub Logger);
+pub struct RequestLog {
+    /// The listener's config key, as a log field and a metric label.
+    pub listener: &'static str,
+    pub log: Logger,
+    pub metrics: Arc<DaemonMetrics>,
+}
 
 /// Longest path written to the log; a client can send far longer ones.
 const PATH_MAX: usize = 256;
 
-/// Middleware: times the request and logs method, path, status, body bytes and latency.
+/// Middleware: times the request, logs method, path, status, body bytes and latency, and
+/// counts it by route pattern (never by raw path, which a client controls).
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let log = req.app_data::<web::Data<RequestLog>>().map(|l| l.0.clone());
+    let log = req.app_data::<web::Data<RequestLog>>().cloned();
     let method = req.method().clone();
     let path: String = req.path().chars().take(PATH_MAX).collect();
     let res = next.call(req).await?;
-    if let Some(log) = log {
+    if let Some(l) = log {
+        let elapsed = started.elapsed();
         let bytes = match res.response().body().size() {
             actix_web::body::BodySize::Sized(n) => n,
             _ => 0,
         };
+        let status = res.status().as_u16();
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        l.metrics
+            .observe_request(l.listener, &route, status, elapsed.as_secs_f64());
         // slog writes fields last-to-first: this reads `method path status bytes latency_us`.
-        info!(log, "HTTP request.";
-            "latency_us" => started.elapsed().as_micros() as u64,
+        info!(l.log, "HTTP request.";
+            "latency_us" => elapsed.as_micros() as u64,
             "bytes" => bytes,
-            "status" => res.status().as_u16(),
+            "status" => status,
             "path" => path,
-            "method" => %method);
+            "method" => %method,
+            "listener" => l.listener);
     }
     Ok(res)
 }

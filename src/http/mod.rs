@@ -18,12 +18,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{
     App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Responder, guard, web,
 };
-use slog::{Logger, o};
+use slog::Logger;
+
+use std::sync::Arc;
 
 use actix::Addr;
 
 use crate::cache::{CacheActor, CacheView};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use error::ApiError;
 use log::RequestLog;
 
@@ -54,12 +57,14 @@ pub fn bind(
     config: &Config,
     view: &CacheView,
     cache: &Addr<CacheActor>,
+    metrics: &Arc<Metrics>,
     log: &Logger,
 ) -> Result<(Bound, Bound), BindError> {
     let shared = Shared {
         view: view.clone(),
         cache: cache.clone(),
         log: log.clone(),
+        metrics: metrics.clone(),
     };
     let generator = bind_one(config, "generator_server", counters::routes, &shared)?;
     let metric = bind_one(config, "metric_server", telemetry::routes, &shared)?;
@@ -72,6 +77,7 @@ struct Shared {
     view: CacheView,
     cache: Addr<CacheActor>,
     log: Logger,
+    metrics: Arc<Metrics>,
 }
 
 /// A listener whose socket is open but which does not serve yet.
@@ -124,11 +130,16 @@ fn bind_one(
         s => KeepAlive::Timeout(Duration::from_secs(s)),
     };
     let shared = shared.clone();
-    let request_log = RequestLog(shared.log.new(o!("listener" => key)));
+    let request_log = RequestLog {
+        listener: key,
+        log: shared.log.clone(),
+        metrics: shared.metrics.daemon.clone(),
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(shared.view.clone()))
             .app_data(web::Data::new(shared.cache.clone()))
+            .app_data(web::Data::new(shared.metrics.clone()))
             .app_data(web::Data::new(request_log.clone()))
             .wrap(from_fn(limits::reject_oversized))
             .wrap(from_fn(log::log_request))

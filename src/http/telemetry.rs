@@ -1,12 +1,15 @@
 //! The metrics API (`metric_server`): `GET /telemetry/`, `/telemetry/{switch_id}` and
 //! `/telemetry/{switch_id}/{metric}`, as JSON.
 
+use std::sync::Arc;
+
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
 use super::{STALE_HEADER, read};
 use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
+use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
 
 /// Adds the metrics API's routes.
@@ -14,7 +17,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read("/telemetry", all))
         .service(read("/telemetry/", all))
         .service(read("/telemetry/{switch_id}", one_switch))
-        .service(read("/telemetry/{switch_id}/{metric}", one_metric));
+        .service(read("/telemetry/{switch_id}/{metric}", one_metric))
+        .service(read("/metrics", prometheus));
+}
+
+/// `GET /metrics`: the switch telemetry and the daemon's own metrics for Prometheus.
+async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(metrics.render())
 }
 
 /// `GET /telemetry/`: every switch, `{"switches": {...}}`, rendered once per change.

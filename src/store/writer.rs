@@ -15,6 +15,7 @@ use super::StoreError;
 use super::codec::{fields, switch_key};
 use crate::cache::CacheActor;
 use crate::messages::{Flush, Ping, Produced, RedisHealth, Stored};
+use crate::metrics::DaemonMetrics;
 use crate::model::{Sample, SwitchId};
 
 /// First retry delay after a failed write; doubles per failure up to `RETRY_CAP`.
@@ -32,6 +33,7 @@ pub struct WriterSettings {
     pub flush_interval: Duration,
     /// Longest time one pipeline may take.
     pub timeout: Duration,
+    pub metrics: Arc<DaemonMetrics>,
 }
 
 /// The writer actor. See the module comment.
@@ -92,6 +94,10 @@ impl RedisWriter {
     /// Every flush interval: show the cache what Redis could not take, and write what is
     /// pending if Redis is due for an attempt.
     fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.settings
+            .metrics
+            .writer_pending
+            .set(self.pending.len() as i64);
         if !self.unseen.is_empty() {
             let samples = std::mem::take(&mut self.unseen);
             self.cache.do_send(Stored {
@@ -138,6 +144,16 @@ impl RedisWriter {
             error,
         } = outcome;
         let failed = samples.split_off(written);
+        let m = &self.settings.metrics;
+        if written > 0 {
+            m.redis_writes.inc();
+            m.redis_samples_written
+                .inc_by((written - refused.len()) as u64);
+            m.redis_batch_size.observe(written as f64);
+        }
+        if error.is_some() {
+            m.redis_write_errors.inc();
+        }
         for (switch, why) in &refused {
             if self.refused.insert(*switch) {
                 warn!(self.log, "Redis refused the key of a switch; skipping it.";
@@ -208,6 +224,7 @@ impl RedisWriter {
             warn!(self.log, "Redis unreachable; serving from the cache and retrying.";
                 "error" => %error, "retry_cap_ms" => RETRY_CAP.as_millis() as u64);
             h.down_since = Some(Instant::now());
+            self.settings.metrics.redis_up.set(0);
             self.cache.do_send(RedisHealth {
                 up: false,
                 error: Some(error.to_string()),

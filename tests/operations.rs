@@ -1,0 +1,152 @@
+//! What operators use besides the API: /metrics for Prometheus (checked by promtool),
+//! /healthz and /readyz on both listeners.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use telemetryd::logging;
+
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (scripts/test.sh installs the prometheus package)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[actix_web::test]
+async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
+    let redis = TestRedis::start();
+    let daemon = telemetryd::run(config(redis.port, 3, 0.2), logging::discard())
+        .await
+        .unwrap();
+    let m = daemon.metric_addr;
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-2/latency_ms"))
+            .await
+            .status,
+        200
+    );
+    eventually("a write to Redis", Duration::from_secs(5), || async {
+        let text = get(&format!("http://{m}/metrics")).await.body;
+        (!text.contains("telemetryd_redis_writes_total 0\n")).then_some(())
+    })
+    .await;
+
+    let reply = get(&format!("http://{m}/metrics")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.content_type,
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = reply.body;
+    for n in 0..3 {
+        for series in [
+            "telemetry_bandwidth_in_bytes_per_second",
+            "telemetry_bandwidth_out_bytes_per_second",
+            "telemetry_latency_seconds",
+            "telemetry_packet_errors_total",
+            "telemetry_updated_at_timestamp_seconds",
+        ] {
+            let prefix = format!("{series}{{switch=\"switch-{n}\"}} ");
+            assert!(
+                text.lines().any(|l| l.starts_with(&prefix)),
+                "no {prefix} in:\n{text}"
+            );
+        }
+    }
+    assert!(
+        text.contains("# TYPE telemetry_packet_errors_total counter"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "telemetryd_http_requests_total{listener=\"metric_server\",route=\"/telemetry/{switch_id}/{metric}\",status=\"200\"} 1"
+    ), "{text}");
+    assert!(
+        text.contains("telemetryd_http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    for name in [
+        "telemetryd_redis_up 1",
+        "telemetryd_switches 3",
+        "telemetryd_redis_write_errors_total 0",
+        "telemetryd_redis_batch_size_count ",
+        "telemetryd_writer_pending_samples ",
+        "telemetryd_cache_age_seconds ",
+        "telemetryd_redis_reads_total ",
+    ] {
+        assert!(text.contains(name), "no {name} in:\n{text}");
+    }
+    let (ok, report) = promtool_check(&text);
+    assert!(ok && report.trim().is_empty(), "promtool: {report}");
+    // /metrics is the metrics listener's; the generator listener does not serve it.
+    assert_eq!(
+        get(&format!("http://{}/metrics", daemon.generator_addr))
+            .await
+            .status,
+        404
+    );
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn health_and_readiness_answer_on_both_listeners_and_report_redis() {
+    let mut redis = TestRedis::start();
+    let daemon = telemetryd::run(config(redis.port, 4, 0.2), logging::discard())
+        .await
+        .unwrap();
+    for addr in [daemon.generator_addr, daemon.metric_addr] {
+        let live = get(&format!("http://{addr}/healthz")).await;
+        assert_eq!(
+            (live.status, live.json()["status"].clone()),
+            (200, "alive".into())
+        );
+        let ready = eventually("Redis up in /readyz", Duration::from_secs(5), || async {
+            let r = get(&format!("http://{addr}/readyz")).await;
+            (r.json()["redis"]["state"] == "up").then_some(r)
+        })
+        .await;
+        assert_eq!(ready.status, 200);
+        let body = ready.json();
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["switches"], 4);
+        assert!(
+            body["cache_age_ms"].is_u64() && body["oldest_sample_age_ms"].is_u64(),
+            "{body}"
+        );
+    }
+    redis.kill();
+    let url = format!("http://{}/readyz", daemon.metric_addr);
+    let body = eventually("Redis down in /readyz", Duration::from_secs(5), || async {
+        let r = get(&url).await;
+        assert_eq!(r.status, 200, "still ready: it serves from the cache");
+        (r.json()["redis"]["state"] == "down").then(|| r.json())
+    })
+    .await;
+    assert!(
+        body["redis"]["error"].as_str().unwrap().contains("Redis"),
+        "{body}"
+    );
+    let text = get(&format!("http://{}/metrics", daemon.metric_addr))
+        .await
+        .body;
+    assert!(text.contains("telemetryd_redis_up 0"), "{text}");
+    daemon.shutdown().await;
+}
