@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
-# Installs what a fresh Debian machine lacks (redis-server, systemd-analyze, promtool)
-# with apt-get.
+# Installs what a fresh Debian machine lacks: redis-server, systemd-analyze and promtool
+# with apt-get, schemathesis with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# schemathesis (PyPI) checks the daemon against its OpenAPI description.
+scripts_dir=$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))")
+if ! command -v schemathesis >/dev/null 2>&1 && [ ! -x "$scripts_dir/schemathesis" ]; then
+    echo "scripts/test.sh: installing schemathesis"
+    python3 -m pip install --quiet schemathesis
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -6,6 +6,7 @@ use actix::Addr;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::openapi::Health;
 use super::read;
 use crate::cache::{CacheActor, CacheView};
 use crate::messages::Ping;
@@ -21,7 +22,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Liveness: 200 when the actor system answers a message in time, 503 when it does not.
-async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "The actors answer", body = Health),
+        (status = 503, description = "The cache actor did not answer in time", body = Health),
+    )
+)]
+pub(crate) async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse {
     match tokio::time::timeout(LIVENESS_TIMEOUT, cache.send(Ping)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "alive"})),
         _ => HttpResponse::ServiceUnavailable().json(json!({
@@ -33,7 +40,13 @@ async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse {
 
 /// Readiness: 200 once the cache holds its initial state (503 before), with Redis's state
 /// and the age of what is served.
-async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Serving: the cache holds every switch", body = Health),
+        (status = 503, description = "Still loading", body = Health),
+    )
+)]
+pub(crate) async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
     let s = view.snapshot();
     let redis = match s.redis.up {
         Some(true) => "up",

@@ -7,6 +7,7 @@ pub mod error;
 mod health;
 mod limits;
 mod log;
+pub mod openapi;
 mod telemetry;
 
 use std::net::SocketAddr;

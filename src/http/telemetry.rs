@@ -7,6 +7,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
+use super::openapi::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
 use super::{STALE_HEADER, read};
 use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
@@ -14,28 +15,54 @@ use crate::model::{Metric, SwitchId};
 
 /// Adds the metrics API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/telemetry", all))
+    cfg.service(read("/telemetry", all_no_slash))
         .service(read("/telemetry/", all))
         .service(read("/telemetry/{switch_id}", one_switch))
         .service(read("/telemetry/{switch_id}/{metric}", one_metric))
-        .service(read("/metrics", prometheus));
+        .service(read("/metrics", prometheus))
+        .configure(super::openapi::routes);
 }
 
-/// `GET /metrics`: the switch telemetry and the daemon's own metrics for Prometheus.
-async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse {
+/// The switch telemetry and the daemon's own metrics, for Prometheus.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"))
+)]
+pub(crate) async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(metrics.render())
 }
 
-/// `GET /telemetry/`: every switch, `{"switches": {...}}`, rendered once per change.
-async fn all(view: web::Data<CacheView>) -> HttpResponse {
+/// Every switch, `{"switches": {...}}`, rendered once per change.
+#[utoipa::path(get, path = "/telemetry/", tag = "telemetry",
+    responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
+        headers(("x-telemetry-stale" = String, description = "true or false"))))
+)]
+pub(crate) async fn all(view: web::Data<CacheView>) -> HttpResponse {
     let snapshot = view.snapshot();
     json(snapshot.telemetry_json(), snapshot.all_stale())
 }
 
-/// `GET /telemetry/{switch_id}`: that switch's metrics.
-async fn one_switch(
+/// The same as `/telemetry/`, as the prototype also answered it without the slash.
+#[utoipa::path(get, path = "/telemetry", tag = "telemetry",
+    responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
+        headers(("x-telemetry-stale" = String, description = "true or false"))))
+)]
+pub(crate) async fn all_no_slash(view: web::Data<CacheView>) -> HttpResponse {
+    all(view).await
+}
+
+/// One switch's metrics.
+#[utoipa::path(get, path = "/telemetry/{switch_id}", tag = "telemetry",
+    params(("switch_id" = String, Path, description = "switch-0 ... switch-{N-1}", example = "switch-2")),
+    responses(
+        (status = 200, description = "The switch's latest metrics", body = SwitchMetrics,
+            headers(("x-telemetry-stale" = String, description = "true or false"))),
+        (status = 404, description = "No such switch, or no data for it yet", body = ErrorBody),
+    )
+)]
+pub(crate) async fn one_switch(
     view: web::Data<CacheView>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -47,8 +74,19 @@ async fn one_switch(
     ))
 }
 
-/// `GET /telemetry/{switch_id}/{metric}`: `{"switch_id", "metric", "value"}`.
-async fn one_metric(
+/// One metric of one switch.
+#[utoipa::path(get, path = "/telemetry/{switch_id}/{metric}", tag = "telemetry",
+    params(
+        ("switch_id" = String, Path, description = "switch-0 ... switch-{N-1}", example = "switch-2"),
+        ("metric" = MetricName, Path, description = "A metric name", example = "latency_ms"),
+    ),
+    responses(
+        (status = 200, description = "The value", body = MetricValue,
+            headers(("x-telemetry-stale" = String, description = "true or false"))),
+        (status = 404, description = "No such switch or metric; the body lists the metrics", body = ErrorBody),
+    )
+)]
+pub(crate) async fn one_metric(
     view: web::Data<CacheView>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,0 +1,149 @@
+//! The OpenAPI description of the metrics API: served, browsable, and true to what the
+//! daemon answers (schemathesis with every check, against the real binary).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// The binary on free ports, serving 5 switches; killed on drop.
+struct Daemon(std::process::Child, u16);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(redis_port: u16) -> Daemon {
+    let dir = std::env::temp_dir();
+    let (generator, metric) = (free_port(), free_port());
+    let child = binary()
+        .current_dir(dir)
+        .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
+        .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
+        .env("TELEMETRYD_REDIS__PORT", redis_port.to_string())
+        .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "1")
+        .env("TELEMETRYD_LOGGING__LEVEL", "WARNING")
+        .env("TELEMETRYD_LOGGING__FILE", "")
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child, metric);
+    let url = format!("http://127.0.0.1:{metric}/readyz");
+    eventually("the daemon to serve", Duration::from_secs(20), || async {
+        let r = reqwest::get(&url).await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    daemon
+}
+
+#[actix_web::test]
+async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
+    let redis = TestRedis::start();
+    let daemon = start(redis.port).await;
+    let base = format!("http://127.0.0.1:{}", daemon.1);
+    let spec = get(&format!("{base}/openapi.json")).await;
+    assert_eq!(spec.status, 200);
+    assert_eq!(spec.content_type, "application/json");
+    let spec = spec.json();
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3."),
+        "{spec}"
+    );
+    let paths: Vec<&str> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for path in [
+        "/telemetry",
+        "/telemetry/",
+        "/telemetry/{switch_id}",
+        "/telemetry/{switch_id}/{metric}",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains(&path), "{path} missing from {paths:?}");
+    }
+    let metrics = &spec["components"]["schemas"]["MetricName"]["enum"];
+    assert_eq!(
+        metrics,
+        &serde_json::json!([
+            "bandwidth_in_mbps",
+            "bandwidth_out_mbps",
+            "latency_ms",
+            "packet_errors",
+            "updated_at"
+        ])
+    );
+
+    let docs = get(&format!("{base}/docs/")).await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.body.contains("swagger-ui"), "{}", docs.body);
+    let bundle = get(&format!("{base}/docs/swagger-ui-bundle.js")).await;
+    assert_eq!(
+        bundle.status, 200,
+        "the UI's assets are built in, not fetched from a CDN"
+    );
+    assert!(bundle.body.len() > 100_000);
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = redirect.get(format!("{base}/docs")).send().await.unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["location"].to_str().unwrap()
+        ),
+        (308, "/docs/")
+    );
+}
+
+#[actix_web::test]
+async fn schemathesis_with_every_check_finds_no_failure() {
+    let redis = TestRedis::start();
+    let daemon = start(redis.port).await;
+    let spec = format!("http://127.0.0.1:{}/openapi.json", daemon.1);
+    let out = Command::new(schemathesis())
+        .args([
+            "run",
+            &spec,
+            "--checks",
+            "all",
+            "--seed",
+            "20261128",
+            "--no-color",
+        ])
+        .output()
+        .expect("schemathesis must be installed (scripts/test.sh installs it with pip)");
+    let report =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("No issues found"), "{report}");
+    assert!(report.contains("Tested: 7"), "{report}");
+}
+
+/// The schemathesis command: on PATH, or where pip put it for this python3.
+fn schemathesis() -> std::path::PathBuf {
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let beside_python = std::path::Path::new(&scripts).join("schemathesis");
+    if beside_python.is_file() {
+        beside_python
+    } else {
+        "schemathesis".into()
+    }
+}
