@@ -349,3 +349,72 @@ async fn without_redis_the_daemon_serves_live_data_and_writes_every_switch_when_
     .await;
     daemon.shutdown().await;
 }
+
+#[actix_web::test]
+async fn big_bodies_carry_etags_answer_304_and_gzip_when_asked() {
+    let redis = TestRedis::start();
+    // A long interval keeps the content still between the requests.
+    let daemon = telemetryd::run(config(redis.port, 50, 60.0), logging::discard())
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    for url in [
+        format!("http://{}/counters", daemon.generator_addr),
+        format!("http://{}/telemetry/", daemon.metric_addr),
+    ] {
+        let plain = client.get(&url).send().await.unwrap();
+        let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+        assert_eq!(plain.headers()["vary"], "accept-encoding");
+        let plain_body = plain.bytes().await.unwrap();
+
+        let again = client
+            .get(&url)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{url}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+
+        let zipped = client
+            .get(&url)
+            .header("accept-encoding", "gzip, deflate")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{url}");
+        let gz_etag = zipped.headers()["etag"].to_str().unwrap().to_string();
+        assert_ne!(gz_etag, etag, "another representation, another tag");
+        let compressed = zipped.bytes().await.unwrap();
+        assert!(
+            compressed.len() < plain_body.len() / 2,
+            "{} vs {}",
+            compressed.len(),
+            plain_body.len()
+        );
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&compressed[..]),
+            &mut unzipped,
+        )
+        .unwrap();
+        assert_eq!(unzipped, plain_body);
+
+        let refused = client
+            .get(&url)
+            .header("accept-encoding", "gzip;q=0, identity")
+            .send()
+            .await
+            .unwrap();
+        assert!(refused.headers().get("content-encoding").is_none());
+        let stale_tag = client
+            .get(&url)
+            .header("if-none-match", "\"0000000000000000\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale_tag.status(), 200);
+    }
+    daemon.shutdown().await;
+}

@@ -27,7 +27,9 @@ use crate::store::codec::{Decoded, decode};
 use crate::store::reader::{ReadResult, read_switches};
 
 pub use render::{metric_json, switch_json};
-pub use snapshot::{CacheView, Lookup, RedisStatus, STALE_INTERVALS, Snapshot, SwitchState};
+pub use snapshot::{
+    CacheView, Lookup, RedisStatus, STALE_INTERVALS, SharedBody, Snapshot, SwitchState,
+};
 
 /// How the cache reads Redis back.
 #[derive(Clone, Debug)]
@@ -40,6 +42,11 @@ pub struct SyncSettings {
     pub timeout: Duration,
     pub metrics: Arc<DaemonMetrics>,
 }
+
+/// Least time between two published snapshots. A snapshot renders the big bodies
+/// (`/counters`, `/telemetry/`) again on first use; at high sample rates, publishing after
+/// every writer batch would re-render them up to 20 times a second for no reader's gain.
+const MIN_PUBLISH_GAP: Duration = Duration::from_millis(100);
 
 /// What the cache knows of one switch.
 #[derive(Clone, Debug, Default)]
@@ -71,6 +78,8 @@ pub struct CacheActor {
     reads_ok: Option<bool>,
     /// Switches whose hash we already warned about; cleared when it reads cleanly again.
     warned: HashSet<SwitchId>,
+    last_publish: Instant,
+    publish_scheduled: bool,
 }
 
 impl CacheActor {
@@ -87,10 +96,30 @@ impl CacheActor {
             synced_once: false,
             reads_ok: None,
             warned: HashSet::new(),
+            last_publish: Instant::now(),
+            publish_scheduled: false,
         }
     }
 
-    fn publish(&self) {
+    /// Publishes now, or once `MIN_PUBLISH_GAP` has passed since the last publication.
+    fn publish_soon(&mut self, ctx: &mut Context<Self>) {
+        if self.publish_scheduled {
+            return;
+        }
+        let since = self.last_publish.elapsed();
+        if since >= MIN_PUBLISH_GAP {
+            self.publish();
+        } else {
+            self.publish_scheduled = true;
+            ctx.run_later(MIN_PUBLISH_GAP - since, |act, _| {
+                act.publish_scheduled = false;
+                act.publish();
+            });
+        }
+    }
+
+    fn publish(&mut self) {
+        self.last_publish = Instant::now();
         let states: Vec<Option<SwitchState>> = self.slots.iter().map(|s| s.shown).collect();
         let loaded = if self.simulating {
             states.iter().all(Option::is_some)
@@ -114,11 +143,11 @@ impl CacheActor {
         let count = self.slots.len() as u32;
         let began = Instant::now();
         let read = async move { read_switches(&s.pool, count, s.batch, s.timeout).await };
-        ctx.spawn(read.into_actor(self).map(move |result, act, _| {
+        ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
             act.syncing = false;
             act.synced_once = true;
             act.apply_read(result, began);
-            act.publish();
+            act.publish_soon(ctx);
         }));
     }
 
@@ -215,7 +244,7 @@ impl Actor for CacheActor {
 impl Handler<Stored> for CacheActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Stored, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Stored, ctx: &mut Context<Self>) {
         let now = Instant::now();
         for sample in msg.samples {
             let Some(slot) = self.slots.get_mut(sample.switch.index()) else {
@@ -234,19 +263,19 @@ impl Handler<Stored> for CacheActor {
                 slot.confirmed_at = Some(now);
             }
         }
-        self.publish();
+        self.publish_soon(ctx);
     }
 }
 
 impl Handler<RedisHealth> for CacheActor {
     type Result = ();
 
-    fn handle(&mut self, msg: RedisHealth, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: RedisHealth, ctx: &mut Context<Self>) {
         self.redis = RedisStatus {
             up: Some(msg.up),
             error: msg.error,
         };
-        self.publish();
+        self.publish_soon(ctx);
     }
 }
 

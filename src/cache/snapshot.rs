@@ -55,8 +55,55 @@ pub struct Snapshot {
     pub oldest_ms: Option<u64>,
     /// Age beyond which a sample is stale (`STALE_INTERVALS` update intervals).
     stale_after: Duration,
-    csv: OnceLock<Bytes>,
-    json: OnceLock<Bytes>,
+    csv: OnceLock<SharedBody>,
+    json: OnceLock<SharedBody>,
+}
+
+/// A body many requests share: rendered once per snapshot, gzipped at most once, and
+/// identified by an ETag derived from its bytes (so identical content keeps its tag across
+/// snapshots and restarts).
+#[derive(Debug)]
+pub struct SharedBody {
+    pub bytes: Bytes,
+    /// Strong ETag of `bytes`, quoted.
+    pub etag: String,
+    gzip: OnceLock<Bytes>,
+}
+
+impl SharedBody {
+    pub fn new(bytes: Vec<u8>) -> SharedBody {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&bytes, &mut hasher);
+        let etag = format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+        SharedBody {
+            bytes: bytes.into(),
+            etag,
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The gzip-compressed body, compressed by the first request that asks for it.
+    pub fn gzip(&self) -> Bytes {
+        self.gzip
+            .get_or_init(|| {
+                use std::io::Write;
+                // Fast compression: these bodies are numbers and names, which compress
+                // well even at level 1, and a scrape should not wait on deflate.
+                let mut gz = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(self.bytes.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                // Writing into memory cannot fail.
+                let _ = gz.write_all(&self.bytes);
+                gz.finish().unwrap_or_default().into()
+            })
+            .clone()
+    }
+
+    /// The ETag of the gzip-compressed body (a different representation, so another tag).
+    pub fn gzip_etag(&self) -> String {
+        format!("{}-gz\"", self.etag.trim_end_matches('"'))
+    }
 }
 
 impl Snapshot {
@@ -109,17 +156,15 @@ impl Snapshot {
     }
 
     /// The `/counters` body, rendered by the first request that needs it.
-    pub fn counters_csv(&self) -> Bytes {
+    pub fn counters_csv(&self) -> &SharedBody {
         self.csv
-            .get_or_init(|| render::counters_csv(&self.switches).into())
-            .clone()
+            .get_or_init(|| SharedBody::new(render::counters_csv(&self.switches)))
     }
 
     /// The `/telemetry` body, rendered by the first request that needs it.
-    pub fn telemetry_json(&self) -> Bytes {
+    pub fn telemetry_json(&self) -> &SharedBody {
         self.json
-            .get_or_init(|| render::telemetry_json(&self.switches).into())
-            .clone()
+            .get_or_init(|| SharedBody::new(render::telemetry_json(&self.switches)))
     }
 }
 

@@ -1,9 +1,9 @@
 //! The generator API (`generator_server`): `GET /counters`, every switch's latest metrics
 //! as CSV.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{STALE_HEADER, read};
+use super::{read, shared_body};
 use crate::cache::CacheView;
 
 /// Adds the generator API's routes.
@@ -12,17 +12,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /counters`: the cached CSV body, rendered once per change of the cache.
-async fn counters(view: web::Data<CacheView>) -> HttpResponse {
+async fn counters(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
     let snapshot = view.snapshot();
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            STALE_HEADER,
-            if snapshot.all_stale() {
-                "true"
-            } else {
-                "false"
-            },
-        ))
-        .body(snapshot.counters_csv())
+    shared_body::respond(
+        &req,
+        snapshot.counters_csv(),
+        "text/csv; charset=utf-8",
+        snapshot.all_stale(),
+    )
 }

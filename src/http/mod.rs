@@ -8,6 +8,7 @@ mod health;
 mod limits;
 mod log;
 pub mod openapi;
+mod shared_body;
 mod telemetry;
 
 use std::net::SocketAddr;

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
 use super::openapi::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
-use super::{STALE_HEADER, read};
+use super::{STALE_HEADER, read, shared_body};
 use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
@@ -39,9 +39,14 @@ pub(crate) async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse
     responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
-pub(crate) async fn all(view: web::Data<CacheView>) -> HttpResponse {
+pub(crate) async fn all(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
     let snapshot = view.snapshot();
-    json(snapshot.telemetry_json(), snapshot.all_stale())
+    shared_body::respond(
+        &req,
+        snapshot.telemetry_json(),
+        "application/json",
+        snapshot.all_stale(),
+    )
 }
 
 /// The same as `/telemetry/`, as the prototype also answered it without the slash.
@@ -49,8 +54,8 @@ pub(crate) async fn all(view: web::Data<CacheView>) -> HttpResponse {
     responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
-pub(crate) async fn all_no_slash(view: web::Data<CacheView>) -> HttpResponse {
-    all(view).await
+pub(crate) async fn all_no_slash(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
+    all(req, view).await
 }
 
 /// One switch's metrics.

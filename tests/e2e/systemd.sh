@@ -2,11 +2,12 @@
 # End-to-end test of telemetryd under a real systemd: boots Debian bookworm in
 # systemd-nspawn (private network: only lo), installs the daemon with scripts/install.sh
 # --root, and checks the unit as systemd runs it: Type=notify readiness, request logs and
-# their journald priorities, Redis, restart after SIGKILL, the watchdog, a clean stop.
+# their journald priorities, Redis, restart after SIGKILL, the watchdog, a real Prometheus
+# scraping /metrics, a clean stop.
 #
 # Needs root (debootstrap, nspawn, nsenter) and the Debian package mirror; installs
 # systemd-container and debootstrap with apt-get when missing. The container root is built
-# once and cached (about 80 s, 250 MB); every run boots a throw-away copy of it.
+# once and cached (about 80 s, 500 MB); every run boots a throw-away copy of it.
 #
 #   tests/e2e/systemd.sh
 #   TELEMETRYD_BIN=target/release/telemetryd tests/e2e/systemd.sh     # default: target/debug/telemetryd
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 suite=bookworm
-packages=systemd,dbus,redis-server,curl,procps,iproute2
+packages=systemd,dbus,redis-server,curl,procps,iproute2,prometheus
 cache=${TELEMETRYD_E2E_ROOTFS:-/var/tmp/telemetryd-e2e-rootfs}
 stamp="$cache/.telemetryd-e2e-complete"
 stamp_content="debootstrap --variant=minbase --include=$packages $suite"
@@ -212,6 +213,21 @@ say "copied the container root in $((SECONDS - copy_started)) s"
 
 scripts/install.sh --root "$root" --binary "$bin" | details
 chroot "$root" systemctl enable redis-server.service 2>&1 | details
+# Prometheus scrapes only telemetryd, every second, and listens on the container's lo. Its
+# check starts it; it does not start at boot, so the checks before it run without it.
+cat >"$root/etc/prometheus/prometheus.yml" <<'EOF'
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: telemetryd
+    static_configs:
+      - targets: ['127.0.0.1:8080']
+EOF
+echo 'ARGS="--config.file=/etc/prometheus/prometheus.yml --web.listen-address=127.0.0.1:9090"' \
+    >"$root/etc/default/prometheus"
+chroot "$root" systemctl disable prometheus.service 2>&1 | details
 
 # --- Boot ---------------------------------------------------------------------------------
 
@@ -350,6 +366,44 @@ else
     fail "the watchdog: WatchdogUSec non-zero, \"Watchdog enabled.\" logged, pings arrive" \
         "WatchdogUSec=$watchdog_usec, WatchdogTimestampMonotonic $first_ping -> $(prop WatchdogTimestampMonotonic 2>&1)" \
         "$(unit_journal | grep -F Watchdog || echo 'no Watchdog line in the journal')"
+fi
+
+# i. A real Prometheus scrapes /metrics: its query API has telemetry_latency_seconds of
+#    every switch, and up{job="telemetryd"} is 1.
+# prom_query PROMQL: the JSON answer of Prometheus's instant query API ("" if none).
+prom_query() {
+    ct curl -s --max-time 5 -G --data-urlencode "query=$1" \
+        http://127.0.0.1:9090/api/v1/query 2>/dev/null || true
+}
+latency_json="" up_json=""
+prometheus_scraped() {
+    local n
+    latency_json=$(prom_query telemetry_latency_seconds)
+    up_json=$(prom_query 'up{job="telemetryd"}')
+    grep -qF '"status":"success"' <<<"$latency_json" || return 1
+    for n in 0 1 2 3 4; do
+        grep -qF "\"switch\":\"switch-$n\"" <<<"$latency_json" || return 1
+    done
+    grep -qF '"status":"success"' <<<"$up_json" &&
+        grep -qE '"value":\[[0-9.e+]+,"1"\]' <<<"$up_json"
+}
+prometheus_check='Prometheus scrapes 127.0.0.1:8080/metrics: telemetry_latency_seconds of switch-0..4, up{job="telemetryd"} == 1'
+rc=0 out=""
+promtool=$(ct promtool check config /etc/prometheus/prometheus.yml 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || out=$(ct timeout 60 systemctl start prometheus 2>&1) || rc=$?
+if [ "$rc" -eq 0 ] &&
+    wait_for 60 "telemetry_latency_seconds of switch-0..4 and up == 1 in Prometheus" prometheus_scraped; then
+    pass "$prometheus_check ($(grep -o '"switch":"switch-[0-9]*"' <<<"$latency_json" | sort -u | wc -l) series)"
+    say "up{job=\"telemetryd\"}: $up_json"
+else
+    fail "$prometheus_check" \
+        "promtool check config: $promtool" "systemctl start prometheus: exit status $rc ${out:+($out)}" \
+        "$(ct systemctl show -p ActiveState,SubState,Result,ExecMainStatus prometheus 2>&1)" \
+        "query telemetry_latency_seconds -> ${latency_json:-(no answer)}" \
+        "query up{job=\"telemetryd\"} -> ${up_json:-(no answer)}" \
+        "targets: $(ct curl -s --max-time 5 http://127.0.0.1:9090/api/v1/targets 2>&1 |
+            grep -oE '"(scrapeUrl|health|lastError)":"([^"\\]|\\.)*"' | tr '\n' ' ')" \
+        "$(ct journalctl -u prometheus --no-pager -q -o cat -n 15 2>&1)"
 fi
 
 # g. A clean stop: exit 0, inactive (not failed), and the daemon says it flushed everything.
