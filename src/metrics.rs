@@ -158,7 +158,7 @@ impl Collector for TelemetryCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let snapshot = self.0.snapshot();
         for metric in METRICS {
-            let (name, kind, scale) = series(metric);
+            let (name, kind, convert) = series(metric);
             let mut family =
                 encoder.encode_descriptor(name, metric.help().trim_end_matches('.'), None, kind)?;
             for state in snapshot.switches.iter().flatten() {
@@ -166,8 +166,8 @@ impl Collector for TelemetryCollector {
                 let series = family.encode_family(&labels)?;
                 match state.sample.value(metric) {
                     Value::Counter(n) => ConstCounter::new(n).encode(series)?,
-                    Value::Gauge(v) => ConstGauge::new(v * scale).encode(series)?,
-                    Value::Timestamp(ms) => ConstGauge::new(ms as f64 * scale).encode(series)?,
+                    Value::Gauge(v) => ConstGauge::new(convert(v)).encode(series)?,
+                    Value::Timestamp(ms) => ConstGauge::new(convert(ms as f64)).encode(series)?,
                 }
             }
         }
@@ -203,31 +203,35 @@ impl Collector for TelemetryCollector {
     }
 }
 
-/// The Prometheus series of a telemetry metric: name, type, and the factor from the API's
-/// unit to Prometheus' base unit (seconds, bytes per second; 1 Mbit/s is 125,000 B/s), as promtool's lint asks.
-/// Counters get `_total` from the encoder; the timestamp follows the `_timestamp_seconds`
-/// convention.
-fn series(metric: Metric) -> (&'static str, MetricType, f64) {
+/// The Prometheus series of a telemetry metric: name, type, and the conversion from the
+/// API's unit to Prometheus' base unit (seconds; bytes per second, 1 Mbit/s being
+/// 125,000 B/s), as promtool's lint asks. Counters get `_total` from the encoder; the
+/// timestamp follows the `_timestamp_seconds` convention.
+fn series(metric: Metric) -> (&'static str, MetricType, fn(f64) -> f64) {
+    // Values have three decimals: Mbit/s convert to whole bytes per second, and dividing
+    // (not multiplying by 1e-3) keeps milliseconds free of binary rounding noise.
+    let bytes_per_second: fn(f64) -> f64 = |mbps| (mbps * 125_000.0).round();
+    let seconds: fn(f64) -> f64 = |ms| ms / 1000.0;
     match (metric, metric.kind()) {
         (Metric::BandwidthInMbps, _) => (
             "telemetry_bandwidth_in_bytes_per_second",
             MetricType::Gauge,
-            125_000.0,
+            bytes_per_second,
         ),
         (Metric::BandwidthOutMbps, _) => (
             "telemetry_bandwidth_out_bytes_per_second",
             MetricType::Gauge,
-            125_000.0,
+            bytes_per_second,
         ),
-        (Metric::LatencyMs, _) => ("telemetry_latency_seconds", MetricType::Gauge, 1e-3),
+        (Metric::LatencyMs, _) => ("telemetry_latency_seconds", MetricType::Gauge, seconds),
         (Metric::PacketErrors, MetricKind::Counter) => {
-            ("telemetry_packet_errors", MetricType::Counter, 1.0)
+            ("telemetry_packet_errors", MetricType::Counter, |n| n)
         }
-        (Metric::PacketErrors, _) => ("telemetry_packet_errors", MetricType::Gauge, 1.0),
+        (Metric::PacketErrors, _) => ("telemetry_packet_errors", MetricType::Gauge, |n| n),
         (Metric::UpdatedAt, _) => (
             "telemetry_updated_at_timestamp_seconds",
             MetricType::Gauge,
-            1e-3,
+            seconds,
         ),
     }
 }

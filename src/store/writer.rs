@@ -115,15 +115,8 @@ impl RedisWriter {
         if Instant::now() < self.health.retry_at {
             return;
         }
-        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
         self.writing = true;
-        let write = write_samples(
-            self.pool.clone(),
-            self.write_lock.clone(),
-            batch,
-            self.settings.batch_size,
-            self.settings.timeout,
-        );
+        let write = self.write_pending();
         ctx.spawn(write.into_actor(self).map(|outcome, act, ctx| {
             act.writing = false;
             act.finish(outcome);
@@ -131,6 +124,18 @@ impl RedisWriter {
                 act.start_write(ctx);
             }
         }));
+    }
+
+    /// Takes every pending sample and returns the write of them, to be run by the caller.
+    fn write_pending(&mut self) -> impl Future<Output = WriteOutcome> + 'static {
+        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
+        write_samples(
+            self.pool.clone(),
+            self.write_lock.clone(),
+            batch,
+            self.settings.batch_size,
+            self.settings.timeout,
+        )
     }
 
     /// Records a write's outcome: confirmed samples go to the cache; failed ones go back to
@@ -275,14 +280,7 @@ impl Handler<Flush> for RedisWriter {
 
     fn handle(&mut self, _: Flush, _: &mut Context<Self>) -> Self::Result {
         self.closed = true;
-        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
-        let write = write_samples(
-            self.pool.clone(),
-            self.write_lock.clone(),
-            batch,
-            self.settings.batch_size,
-            self.settings.timeout,
-        );
+        let write = self.write_pending();
         Box::pin(async move {
             let outcome = write.await;
             match outcome.error {
