@@ -67,6 +67,10 @@ async fn json_routes_agree_with_counters_and_with_redis() {
     let (header, rows) = parse_csv(&csv);
     let all = get(&format!("http://{m}/telemetry/")).await;
     assert_eq!(all.content_type, "application/json");
+    assert_eq!(
+        all.headers["x-telemetry-stale"], "false",
+        "every switch confirmed in Redis"
+    );
     let all = all.json();
     assert_eq!(
         get(&format!("http://{m}/telemetry")).await.json(),

@@ -141,10 +141,25 @@ struct Proc {
 
 impl Proc {
     fn start(redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
+        Proc::start_as(binary(), redis_port, extra_env)
+    }
+
+    /// As `start`, through `sh -c 'WATCHDOG_PID=$$ exec telemetryd'`, so the daemon sees
+    /// its own pid in WATCHDOG_PID, as systemd sets it.
+    fn start_with_watchdog_pid(redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("WATCHDOG_PID=$$ exec {}", env!("CARGO_BIN_EXE_telemetryd")),
+        ]);
+        Proc::start_as(sh, redis_port, extra_env)
+    }
+
+    fn start_as(mut command: Command, redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
         let dir = tempfile::tempdir().unwrap();
         let (generator, metric) = (free_port(), free_port());
         let log = dir.path().join("telemetry.log");
-        let child = binary()
+        let child = command
             .current_dir(dir.path())
             .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
             .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
@@ -380,4 +395,51 @@ async fn a_panicking_actor_ends_the_process_with_70_for_systemd_to_restart() {
         "{stderr}"
     );
     assert!(stderr.contains("injected writer panic"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
+    use std::os::unix::net::UnixDatagram;
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut daemon = Proc::start_with_watchdog_pid(
+        redis.port,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut buf = [0u8; 4096];
+    let mut next = || {
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(ready.contains("STATUS=Serving 8 switches"), "{ready}");
+    // Both listeners answer by the time READY=1 is sent.
+    for port in [daemon.generator, daemon.metric] {
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{port}/readyz")).await.status,
+            200
+        );
+    }
+    // Watchdog pings at half of WATCHDOG_USEC, each after the actors answered.
+    for _ in 0..3 {
+        assert_eq!(next().trim(), "WATCHDOG=1");
+    }
+    daemon.signal("TERM");
+    let stopping = loop {
+        let m = next();
+        if m.trim() != "WATCHDOG=1" {
+            break m;
+        }
+    };
+    assert_eq!(stopping.trim(), "STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
