@@ -421,4 +421,40 @@ else
         "journal since the stop:" "$(since "$cursor" 2>&1 | tail -n 20)"
 fi
 
+# j. A config error is reported once and not restarted in a loop: the daemon exits 78 and
+#    the unit says RestartPreventExitStatus=78.
+cp "$root/etc/telemetryd/telemetry.yaml" "$root/etc/telemetryd/telemetry.yaml.good"
+printf 'telemetry:\n  switches: 0\n' >"$root/etc/telemetryd/telemetry.yaml"
+rc=0
+out=$(ct timeout 60 systemctl start telemetryd 2>&1) || rc=$?
+failed_state() { [ "$(prop ActiveState)" = failed ]; }
+restarted() { [ "$(prop NRestarts)" != 0 ]; }
+# Negative check: give systemd three RestartSec=1s periods to (wrongly) restart it.
+if [ "$rc" -ne 0 ] && wait_for 10 "the unit to fail" failed_state &&
+    ! wait_for 3 "no restart (expected to time out)" restarted >/dev/null &&
+    unit_journal | grep -qF 'telemetry.switches: must be at least 1'; then
+    pass "a config error: start fails, the journal names telemetry.switches, no restart (NRestarts=$(prop NRestarts))"
+else
+    fail "a config error: start fails, the journal names the key, no restart" \
+        "systemctl start exit status $rc ${out:+($out)}" \
+        "$(ct systemctl show -p ActiveState,Result,NRestarts,ExecMainStatus telemetryd 2>&1)" \
+        "$(unit_journal -n 15 2>&1)"
+fi
+mv "$root/etc/telemetryd/telemetry.yaml.good" "$root/etc/telemetryd/telemetry.yaml"
+
+# k. The uninstall path: removes binary, unit and docs, keeps the config unless --purge.
+scripts/uninstall.sh --root "$root" | details
+if [ ! -e "$root/usr/local/bin/telemetryd" ] && [ ! -e "$root/etc/systemd/system/telemetryd.service" ] &&
+    [ -e "$root/etc/telemetryd/telemetry.yaml" ]; then
+    scripts/uninstall.sh --purge --root "$root" | details
+    if [ ! -e "$root/etc/telemetryd" ]; then
+        pass "scripts/uninstall.sh removes binary and unit, keeps the config; --purge removes it"
+    else
+        fail "scripts/uninstall.sh --purge removes /etc/telemetryd" "$(ls -la "$root/etc/telemetryd" 2>&1)"
+    fi
+else
+    fail "scripts/uninstall.sh removes binary and unit and keeps the config" \
+        "$(ls -la "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/telemetryd" 2>&1)"
+fi
+
 finished=1
