@@ -38,8 +38,6 @@ pub struct RunningDaemon {
     pub(crate) log: Logger,
     pub(crate) stop_timeout: Duration,
     view: CacheView,
-    /// Kept so the switch actors live as long as the daemon.
-    _switches: Vec<Addr<SwitchActor>>,
 }
 
 impl RunningDaemon {
@@ -91,16 +89,15 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     )
     .start();
 
-    let mut switches = Vec::new();
     if t.simulate {
         let seed = t.seed.unwrap_or_else(rand::random);
         info!(log, "Simulating switches."; "switches" => t.switches,
             "interval_s" => t.update_interval_seconds, "seed" => seed);
-        switches.reserve(t.switches as usize);
+        let shared_writer = Arc::new(writer.clone());
         for n in 0..t.switches {
             let model = SwitchModel::new(seed, SwitchId(n));
             let phase = phase(n, t.switches, t.interval());
-            switches.push(SwitchActor::new(model, t.interval(), phase, writer.clone()).start());
+            SwitchActor::new(model, t.interval(), phase, shared_writer.clone()).start();
         }
     }
 
@@ -131,6 +128,5 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         log,
         stop_timeout: config.shutdown.timeout(),
         view,
-        _switches: switches,
     })
 }

@@ -23,8 +23,8 @@ use crate::messages::{Ping, RedisHealth, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
 use crate::store::StoreError;
-use crate::store::codec::{Decoded, decode};
-use crate::store::reader::{ReadResult, read_switches};
+use crate::store::codec::Decoded;
+use crate::store::reader::{ReadDepth, read_changes};
 
 pub use render::{metric_json, switch_json};
 pub use snapshot::{
@@ -140,9 +140,18 @@ impl CacheActor {
         }
         self.syncing = true;
         let s = self.sync.clone();
-        let count = self.slots.len() as u32;
+        let known: Vec<_> = self
+            .slots
+            .iter()
+            .map(|slot| slot.shown.map(|s| s.sample))
+            .collect();
+        let depth = if self.simulating {
+            ReadDepth::Stamps
+        } else {
+            ReadDepth::Full
+        };
         let began = Instant::now();
-        let read = async move { read_switches(&s.pool, count, s.batch, s.timeout).await };
+        let read = async move { read_changes(&s.pool, known, depth, s.batch, s.timeout).await };
         ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
             act.syncing = false;
             act.synced_once = true;
@@ -152,11 +161,11 @@ impl CacheActor {
     }
 
     /// Merges what Redis held when the read `began` into the cache.
-    fn apply_read(&mut self, result: Result<Vec<ReadResult>, StoreError>, began: Instant) {
-        let hashes = match result {
-            Ok(hashes) => {
+    fn apply_read(&mut self, result: Result<Vec<(SwitchId, Decoded)>, StoreError>, began: Instant) {
+        let changes = match result {
+            Ok(changes) => {
                 self.sync.metrics.redis_reads.inc();
-                hashes
+                changes
             }
             Err(error) => {
                 self.sync.metrics.redis_read_errors.inc();
@@ -188,18 +197,14 @@ impl CacheActor {
                 error: None,
             };
         }
-        for (switch, hash) in hashes {
+        // Switches not listed read exactly as the cache shows them, so they read cleanly.
+        let listed: HashSet<SwitchId> = changes.iter().map(|(id, _)| *id).collect();
+        self.warned.retain(|id| listed.contains(id));
+        for (switch, decoded) in changes {
             let slot = &mut self.slots[switch.index()];
             // This daemon knows better than the read: it wrote the switch after the read
             // began, or holds a sample Redis has not taken yet.
             let newer_here = slot.own_unconfirmed || slot.confirmed_at.is_some_and(|t| t > began);
-            let known = slot.shown.as_ref().map(|s| &s.sample);
-            let decoded = match hash {
-                Ok(hash) => decode(switch, &hash, known),
-                Err(why) => Decoded::Unreadable {
-                    problems: vec![why],
-                },
-            };
             match decoded {
                 Decoded::Missing => {
                     if let Some(state) = slot.shown.as_mut().filter(|_| !newer_here) {

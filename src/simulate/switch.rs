@@ -1,6 +1,8 @@
 //! SwitchActor: one simulated switch. Samples once at start (so the cache is complete at
 //! once), then every interval from its own phase, and sends each sample to the writer.
+//! Nothing holds its address: its timer keeps it running for the life of the System.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -17,7 +19,9 @@ pub struct SwitchActor {
     /// Delay before the first periodic sample. Phases are spread over the interval so a
     /// fabric of N switches does not fire in the same millisecond.
     phase: Duration,
-    writer: Addr<RedisWriter>,
+    /// Shared by every switch: cloning an `Addr` allocates a sender of its own, which at
+    /// 100,000 switches is memory for nothing.
+    writer: Arc<Addr<RedisWriter>>,
 }
 
 impl SwitchActor {
@@ -25,7 +29,7 @@ impl SwitchActor {
         model: SwitchModel,
         interval: Duration,
         phase: Duration,
-        writer: Addr<RedisWriter>,
+        writer: Arc<Addr<RedisWriter>>,
     ) -> Self {
         SwitchActor {
             model,

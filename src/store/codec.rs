@@ -2,8 +2,6 @@
 //! values as decimal text. Encoding is exact; decoding accepts what another writer may have
 //! put there and reports each field it cannot read.
 
-use std::collections::HashMap;
-
 use crate::model::{METRICS, Metric, Sample, SwitchId};
 
 /// Prefix of every key the daemon writes.
@@ -22,8 +20,27 @@ pub fn fields(sample: &Sample) -> impl Iterator<Item = (&'static str, String)> +
         .map(|(metric, value)| (metric.name(), value.to_string()))
 }
 
-/// A hash as read from Redis.
-pub type RawHash = HashMap<Vec<u8>, Vec<u8>>;
+/// Writes a sample's key and then its values (catalogue order) into `out`, one after the
+/// other, and returns where each ends: `out[..ends[0]]` is the key, `out[ends[i]..ends[i
+/// + 1]]` the value of `METRICS[i]`. The writer reuses one buffer for a whole batch
+/// instead of allocating six strings per sample, its largest cost at 100,000 switches.
+pub fn encode_into(sample: &Sample, out: &mut String) -> [usize; METRICS.len() + 1] {
+    use std::fmt::Write;
+    out.clear();
+    let mut ends = [0; METRICS.len() + 1];
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{KEY_PREFIX}{}", sample.switch);
+    ends[0] = out.len();
+    for (i, (_, value)) in sample.values().enumerate() {
+        let _ = write!(out, "{value}");
+        ends[i + 1] = out.len();
+    }
+    ends
+}
+
+/// A switch's hash as `HMGET key <every metric>` returns it: one value per metric, in
+/// catalogue order, `None` where the field is absent.
+pub type RawFields = Vec<Option<Vec<u8>>>;
 
 /// What a switch's hash in Redis says.
 #[derive(Debug, PartialEq)]
@@ -42,9 +59,9 @@ pub enum Decoded {
 
 /// Reads a switch's hash. Fields that are missing or unreadable take their value from
 /// `known` (what the cache holds), so one bad field written by another client does not
-/// hide the others. Unknown fields are ignored.
-pub fn decode(switch: SwitchId, hash: &RawHash, known: Option<&Sample>) -> Decoded {
-    if hash.is_empty() {
+/// hide the others. Fields that are not metrics are never read.
+pub fn decode(switch: SwitchId, hash: &RawFields, known: Option<&Sample>) -> Decoded {
+    if hash.iter().all(Option::is_none) {
         return Decoded::Missing;
     }
     let mut problems = Vec::new();
@@ -57,8 +74,8 @@ pub fn decode(switch: SwitchId, hash: &RawHash, known: Option<&Sample>) -> Decod
         updated_at_ms: 0,
     });
     let mut incomplete = false;
-    for metric in METRICS {
-        let raw = hash.get(metric.name().as_bytes());
+    for (i, metric) in METRICS.into_iter().enumerate() {
+        let raw = hash.get(i).and_then(Option::as_deref);
         let parsed = raw.map(|bytes| parse_field(metric, bytes, &mut sample));
         match (parsed, known) {
             (Some(Ok(())), _) => {}
@@ -111,6 +128,13 @@ fn parse_field(metric: Metric, bytes: &[u8], sample: &mut Sample) -> Result<(), 
     Ok(())
 }
 
+/// An `updated_at` field as Unix milliseconds: decimal seconds, finite, not negative, and
+/// not absurdly far in the future.
+pub fn parse_updated_at(bytes: &[u8]) -> Option<u64> {
+    let seconds = parse_non_negative(std::str::from_utf8(bytes).ok()?)?;
+    (seconds <= 1e13).then(|| (seconds * 1000.0).round() as u64)
+}
+
 /// A finite, non-negative decimal number. Rejects `NaN` and `inf`, which Rust's parser
 /// accepts but JSON cannot carry.
 fn parse_non_negative(text: &str) -> Option<f64> {
@@ -135,10 +159,15 @@ mod tests {
         }
     }
 
-    fn hash(pairs: &[(&str, &str)]) -> RawHash {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+    /// What HMGET returns for a hash holding `pairs` (other fields are not asked for).
+    fn hash(pairs: &[(&str, &str)]) -> RawFields {
+        Metric::names()
+            .map(|name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.as_bytes().to_vec())
+            })
             .collect()
     }
 
@@ -159,13 +188,21 @@ mod tests {
     }
 
     #[test]
+    fn encode_into_lays_out_the_key_and_the_same_values_as_fields() {
+        let s = sample();
+        let mut out = String::new();
+        let ends = encode_into(&s, &mut out);
+        assert_eq!(&out[..ends[0]], switch_key(s.switch));
+        let values: Vec<String> = fields(&s).map(|(_, v)| v).collect();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(&out[ends[i]..ends[i + 1]], v);
+        }
+    }
+
+    #[test]
     fn what_is_encoded_decodes_to_the_same_sample() {
         let s = sample();
-        let pairs: Vec<(String, String)> = fields(&s).map(|(k, v)| (k.to_string(), v)).collect();
-        let raw: RawHash = pairs
-            .iter()
-            .map(|(k, v)| (k.clone().into_bytes(), v.clone().into_bytes()))
-            .collect();
+        let raw: RawFields = fields(&s).map(|(_, v)| Some(v.into_bytes())).collect();
         assert_eq!(
             decode(s.switch, &raw, None),
             Decoded::Sample {
@@ -178,7 +215,7 @@ mod tests {
     #[test]
     fn an_empty_hash_is_missing() {
         assert_eq!(
-            decode(SwitchId(1), &RawHash::new(), Some(&sample())),
+            decode(SwitchId(1), &vec![None; 5], Some(&sample())),
             Decoded::Missing
         );
     }
@@ -212,8 +249,8 @@ mod tests {
             };
             assert_eq!(problems.len(), 1, "{bad}");
         }
-        let mut raw = RawHash::new();
-        raw.insert(b"latency_ms".to_vec(), vec![0xff, 0xfe]);
+        let mut raw: RawFields = vec![None; 5];
+        raw[2] = Some(vec![0xff, 0xfe]);
         let Decoded::Sample { problems, .. } = decode(SwitchId(0), &raw, Some(&sample())) else {
             panic!()
         };

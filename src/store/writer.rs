@@ -12,11 +12,11 @@ use deadpool_redis::redis;
 use slog::{Logger, debug, info, warn};
 
 use super::StoreError;
-use super::codec::{fields, switch_key};
+use super::codec::{encode_into, switch_key};
 use crate::cache::CacheActor;
 use crate::messages::{Flush, Ping, Produced, RedisHealth, Stored};
 use crate::metrics::DaemonMetrics;
-use crate::model::{Sample, SwitchId};
+use crate::model::{Metric, Sample, SwitchId};
 
 /// First retry delay after a failed write; doubles per failure up to `RETRY_CAP`.
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -332,13 +332,15 @@ async fn write_samples(
             return outcome;
         }
     };
+    let mut scratch = String::with_capacity(160);
     for chunk in outcome.samples.chunks(batch_size.max(1)) {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for sample in chunk {
-            let cmd = pipe.cmd("HSET").arg(switch_key(sample.switch));
-            for (field, value) in fields(sample) {
-                cmd.arg(field).arg(value);
+            let ends = encode_into(sample, &mut scratch);
+            let cmd = pipe.cmd("HSET").arg(&scratch[..ends[0]]);
+            for (name, value) in Metric::names().zip(ends.windows(2)) {
+                cmd.arg(name).arg(&scratch[value[0]..value[1]]);
             }
         }
         let replies: Vec<redis::RedisResult<redis::Value>> =
