@@ -21,9 +21,10 @@ pub fn fields(sample: &Sample) -> impl Iterator<Item = (&'static str, String)> +
 }
 
 /// Writes a sample's key and then its values (catalogue order) into `out`, one after the
-/// other, and returns where each ends: `out[..ends[0]]` is the key, `out[ends[i]..ends[i
-/// + 1]]` the value of `METRICS[i]`. The writer reuses one buffer for a whole batch
-/// instead of allocating six strings per sample, its largest cost at 100,000 switches.
+/// other, and returns where each ends: `out[..ends[0]]` is the key and
+/// `out[ends[i]..ends[i + 1]]` the value of `METRICS[i]`. The writer reuses one buffer for
+/// a whole batch instead of allocating six strings per sample, its largest cost at 100,000
+/// switches.
 pub fn encode_into(sample: &Sample, out: &mut String) -> [usize; METRICS.len() + 1] {
     use std::fmt::Write;
     out.clear();
