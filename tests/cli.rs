@@ -364,8 +364,23 @@ async fn a_second_signal_while_stopping_exits_at_once_with_130() {
         ],
     );
     daemon.wait_serving().await;
-    // A hung Redis makes the final flush wait for its 20 s timeout.
+    // A hung Redis makes the final flush wait for its 20 s timeout, once a write is stuck
+    // in it and every switch's sample waits behind that write.
     common::signal(redis.pid(), "STOP");
+    let metrics = format!("http://127.0.0.1:{}/metrics", daemon.metric);
+    eventually(
+        "samples pending behind a stuck write",
+        Duration::from_secs(10),
+        || async {
+            let text = get(&metrics).await.body;
+            let pending = text
+                .lines()
+                .find_map(|l| l.strip_prefix("telemetryd_writer_pending_samples "))?;
+            // All 8 switches pending: no write has drained them for a whole interval.
+        (pending.trim() == "8").then_some(())
+        },
+    )
+    .await;
     daemon.signal("TERM");
     // The listeners close first: once they refuse connections, the daemon is stopping.
     let url = format!("http://127.0.0.1:{}/counters", daemon.generator);

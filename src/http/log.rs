@@ -18,6 +18,9 @@ pub struct RequestLog {
     /// The listener's config key, as a log field and a metric label.
     pub listener: &'static str,
     pub log: Logger,
+    /// Whether request lines are logged at all (level INFO or DEBUG): when not, the
+    /// middleware does not even copy the path.
+    pub enabled: bool,
     pub metrics: Arc<DaemonMetrics>,
 }
 
@@ -31,23 +34,24 @@ pub async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let log = req.app_data::<web::Data<RequestLog>>().cloned();
-    let method = req.method().clone();
-    let path: String = req.path().chars().take(PATH_MAX).collect();
+    let Some(l) = req.app_data::<web::Data<RequestLog>>().cloned() else {
+        return next.call(req).await;
+    };
+    let logged = l.enabled.then(|| {
+        let path: String = req.path().chars().take(PATH_MAX).collect();
+        (req.method().clone(), path)
+    });
     let res = next.call(req).await?;
-    if let Some(l) = log {
-        let elapsed = started.elapsed();
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    let route = super::route_label(res.request());
+    l.metrics
+        .observe_request(l.listener, route, status, elapsed.as_secs_f64());
+    if let Some((method, path)) = logged {
         let bytes = match res.response().body().size() {
             actix_web::body::BodySize::Sized(n) => n,
             _ => 0,
         };
-        let status = res.status().as_u16();
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        l.metrics
-            .observe_request(l.listener, &route, status, elapsed.as_secs_f64());
         // slog writes fields last-to-first: this reads `method path status bytes latency_us`.
         info!(l.log, "HTTP request.";
             "latency_us" => elapsed.as_micros() as u64,

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use actix::Addr;
 
 use crate::cache::{CacheActor, CacheView};
-use crate::config::Config;
+use crate::config::{Config, LogLevel};
 use crate::metrics::Metrics;
 use error::ApiError;
 use log::RequestLog;
@@ -135,6 +135,7 @@ fn bind_one(
     let request_log = RequestLog {
         listener: key,
         log: shared.log.clone(),
+        enabled: matches!(config.logging.level, LogLevel::Debug | LogLevel::Info),
         metrics: shared.metrics.daemon.clone(),
     };
     let server = HttpServer::new(move || {
@@ -164,14 +165,44 @@ fn bind_one(
     })
 }
 
-/// A resource answering GET and HEAD with `handler`, and 405 to any other method.
-fn read<H, Args>(path: &str, handler: H) -> impl HttpServiceFactory
+/// Every route pattern a `read` resource is registered at: the `route` label of the request
+/// metrics, as static strings (a metric label must not be built from a client's path).
+const ROUTES: [&str; 8] = [
+    "/counters",
+    "/telemetry",
+    "/telemetry/",
+    "/telemetry/{switch_id}",
+    "/telemetry/{switch_id}/{metric}",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+];
+
+/// The route a request matched, for metrics: its pattern, `other` for a route not in
+/// `ROUTES` (the API docs), `unmatched` when none matched.
+fn route_label(req: &HttpRequest) -> &'static str {
+    match req.match_name() {
+        Some(name) => ROUTES
+            .iter()
+            .find(|r| **r == name)
+            .copied()
+            .unwrap_or("other"),
+        None if req.match_pattern().is_some() => "other",
+        None => "unmatched",
+    }
+}
+
+/// A resource answering GET and HEAD with `handler`, and 405 to any other method, named
+/// after its pattern (see `route_label`).
+fn read<H, Args>(path: &'static str, handler: H) -> impl HttpServiceFactory
 where
     H: Handler<Args>,
     Args: FromRequest + 'static,
     H::Output: Responder + 'static,
 {
+    debug_assert!(ROUTES.contains(&path), "{path} missing from ROUTES");
     web::resource(path)
+        .name(path)
         .route(
             web::route()
                 .guard(guard::Any(guard::Get()).or(guard::Head()))

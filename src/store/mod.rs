@@ -8,7 +8,7 @@ pub mod writer;
 use std::time::Duration;
 
 use deadpool_redis::redis::{
-    ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
 };
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 
@@ -45,21 +45,28 @@ pub fn pool(config: &RedisConfig) -> Result<Pool, StoreError> {
         .into_connection_info()
         .map_err(|e| StoreError::Connect(e.to_string()))?
         .set_redis_settings(redis);
-    // Every pool wait is bounded, so a hung Redis (SIGSTOP, CLIENT PAUSE) turns into a
-    // timeout and a retry rather than a writer stuck forever.
+    // redis-rs has timeouts of its own (500 ms per response, 1 s per connect); they are
+    // set to `redis.timeout_ms` so that this one setting decides, as documented.
     let timeout = Some(config.timeout());
-    let pool_config = PoolConfig {
-        max_size: POOL_SIZE,
-        timeouts: Timeouts {
-            wait: timeout,
-            create: timeout,
-            recycle: timeout,
-        },
-        ..PoolConfig::default()
-    };
-    let mut cfg = deadpool_redis::Config::from_connection_info(info);
-    cfg.pool = Some(pool_config);
-    cfg.create_pool(Some(Runtime::Tokio1))
+    let connection = AsyncConnectionConfig::new()
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout);
+    let manager = deadpool_redis::Manager::new_with_config(info, connection)
+        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    // Every pool wait is bounded too, so a hung Redis (SIGSTOP, CLIENT PAUSE) turns into a
+    // timeout and a retry rather than a writer stuck forever.
+    Pool::builder(manager)
+        .config(PoolConfig {
+            max_size: POOL_SIZE,
+            timeouts: Timeouts {
+                wait: timeout,
+                create: timeout,
+                recycle: timeout,
+            },
+            ..PoolConfig::default()
+        })
+        .runtime(Runtime::Tokio1)
+        .build()
         .map_err(|e| StoreError::Connect(e.to_string()))
 }
 
