@@ -377,7 +377,7 @@ async fn a_second_signal_while_stopping_exits_at_once_with_130() {
                 .lines()
                 .find_map(|l| l.strip_prefix("telemetryd_writer_pending_samples "))?;
             // All 8 switches pending: no write has drained them for a whole interval.
-        (pending.trim() == "8").then_some(())
+            (pending.trim() == "8").then_some(())
         },
     )
     .await;
@@ -456,5 +456,56 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
         }
     };
     assert_eq!(stopping.trim(), "STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[actix_web::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = TestRedis::start();
+    // 20,000 switches: /telemetry/ is megabytes, still being sent when SIGTERM arrives.
+    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_TELEMETRY__SWITCHES", "20000")]);
+    daemon.wait_serving().await;
+    let full = get(&format!("http://127.0.0.1:{}/telemetry/", daemon.metric))
+        .await
+        .body
+        .len();
+    assert!(full > 2_000_000, "{full}");
+
+    // A small receive window keeps most of the body in the server's send path.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket
+        .connect(([127, 0, 0, 1], daemon.metric).into())
+        .await
+        .unwrap();
+    conn.write_all(b"GET /telemetry/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // Read only the start of the answer: the rest waits in the server's send path.
+    let mut start = vec![0u8; 1024];
+    let n = conn.read(&mut start).await.unwrap();
+    assert!(String::from_utf8_lossy(&start[..n]).starts_with("HTTP/1.1 200"));
+    daemon.signal("TERM");
+    let url = format!("http://127.0.0.1:{}/counters", daemon.generator);
+    eventually(
+        "new connections refused",
+        Duration::from_secs(10),
+        || async { reqwest::get(&url).await.is_err().then_some(()) },
+    )
+    .await;
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.unwrap();
+    let head = String::from_utf8_lossy(&start[..n]).into_owned();
+    let body_start = head.find("\r\n\r\n").unwrap() + 4;
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .unwrap();
+    let received = n - body_start + rest.len();
+    assert_eq!(received, length, "the request in flight was cut short");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
