@@ -18,6 +18,9 @@ use crate::simulate::{SwitchActor, SwitchModel, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
 use crate::systemd;
 
+/// Messages a mailbox holds before `send` waits (actix's default; `do_send` never waits).
+const MAILBOX_CAPACITY: usize = 16;
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -55,39 +58,47 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let t = &config.telemetry;
     let r = &config.redis;
     let view = CacheView::new(t.switches, t.interval());
-    let pool = store::pool(r)?;
     let metrics = Arc::new(Metrics::new(view.clone()));
     let sync = SyncSettings {
-        pool: pool.clone(),
+        pool: store::pool(r)?,
         every: t.interval(),
         batch: r.batch_size,
         timeout: r.timeout(),
         metrics: metrics.daemon.clone(),
     };
     // The listeners need the cache's address (for /healthz), and nothing may run before
-    // they are bound: a taken port must end the daemon before any actor has started.
-    let cache_context = Context::<CacheActor>::new();
-    let cache = cache_context.address();
+    // they are bound: a taken port must end the daemon before any actor has started. So
+    // the cache's mailbox is made first and the actor started on it afterwards.
+    let (mailbox, inbox) = actix::dev::channel::channel(MAILBOX_CAPACITY);
+    let cache = Addr::<CacheActor>::new(mailbox);
     let (generator, metric) = http::bind(&config, &view, &cache, &metrics, &log)?;
-    cache_context.run(CacheActor::new(
+
+    // The writer and the cache each get a thread (an arbiter) of their own, with their own
+    // Redis pool, so ingest is not one thread's work: the switches run here, on the
+    // System's thread; the writer builds and sends batches and parses the replies on its
+    // thread; the cache reads Redis back and merges on its thread.
+    let cache_actor = CacheActor::new(
         view.clone(),
         sync,
         t.simulate,
         log.new(o!("actor" => "cache")),
-    ));
+    );
+    Arbiter::new().spawn_fn(move || {
+        Context::with_receiver(inbox).run(cache_actor);
+    });
     let settings = WriterSettings {
+        switches: t.switches,
         batch_size: r.batch_size,
         flush_interval: Duration::from_millis(r.flush_interval_ms),
         timeout: r.timeout(),
         metrics: metrics.daemon.clone(),
     };
-    let writer = RedisWriter::new(
-        pool,
-        cache.clone(),
-        settings,
-        log.new(o!("actor" => "writer")),
-    )
-    .start();
+    let writer_pool = store::pool(r)?;
+    let writer_cache = cache.clone();
+    let writer_log = log.new(o!("actor" => "writer"));
+    let writer = RedisWriter::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+        RedisWriter::new(writer_pool, writer_cache, settings, writer_log)
+    });
 
     if t.simulate {
         let seed = t.seed.unwrap_or_else(rand::random);

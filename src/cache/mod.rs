@@ -24,7 +24,7 @@ use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
 use crate::store::StoreError;
 use crate::store::codec::Decoded;
-use crate::store::reader::{ReadDepth, read_changes};
+use crate::store::reader::{read_hashes, read_stamps};
 
 pub use render::{metric_json, switch_json};
 pub use snapshot::{
@@ -134,30 +134,75 @@ impl CacheActor {
         ));
     }
 
+    /// Reads Redis back. A daemon that only serves reads every field of every switch; a
+    /// simulating one reads every `updated_at` first, and then every field only of the
+    /// switches whose stamp is not the one the cache shows (compared when the stamps
+    /// arrive, so samples confirmed while they were read are not read again).
     fn start_sync(&mut self, ctx: &mut Context<Self>) {
         if self.syncing {
             return;
         }
         self.syncing = true;
+        if !self.simulating {
+            let all = (0..self.slots.len() as u32).map(SwitchId).collect();
+            self.read_hashes(all, ctx);
+            return;
+        }
+        let s = self.sync.clone();
+        let count = self.slots.len() as u32;
+        let read = async move { read_stamps(&s.pool, count, s.batch, s.timeout).await };
+        ctx.spawn(read.into_actor(self).map(|result, act, ctx| match result {
+            Ok(stamps) => {
+                let unknown = act.unknown_stamps(&stamps);
+                act.read_hashes(unknown, ctx);
+            }
+            Err(error) => act.finish_sync(Err(error), Instant::now(), ctx),
+        }));
+    }
+
+    /// The switches whose stamp in Redis is not the one the cache shows, or that have none.
+    fn unknown_stamps(&self, stamps: &[Option<u64>]) -> Vec<SwitchId> {
+        let shown = self
+            .slots
+            .iter()
+            .map(|s| s.shown.map(|s| s.sample.updated_at_ms));
+        shown
+            .zip(stamps)
+            .enumerate()
+            .filter(|(_, (shown, stamp))| stamp.is_none() || shown != *stamp)
+            .map(|(n, _)| SwitchId(n as u32))
+            .collect()
+    }
+
+    fn read_hashes(&mut self, ids: Vec<SwitchId>, ctx: &mut Context<Self>) {
+        let began = Instant::now();
+        if ids.is_empty() {
+            self.finish_sync(Ok(Vec::new()), began, ctx);
+            return;
+        }
         let s = self.sync.clone();
         let known: Vec<_> = self
             .slots
             .iter()
             .map(|slot| slot.shown.map(|s| s.sample))
             .collect();
-        let depth = if self.simulating {
-            ReadDepth::Stamps
-        } else {
-            ReadDepth::Full
-        };
-        let began = Instant::now();
-        let read = async move { read_changes(&s.pool, known, depth, s.batch, s.timeout).await };
-        ctx.spawn(read.into_actor(self).map(move |result, act, ctx| {
-            act.syncing = false;
-            act.synced_once = true;
-            act.apply_read(result, began);
-            act.publish_soon(ctx);
-        }));
+        let read = async move { read_hashes(&s.pool, ids, known, s.batch, s.timeout).await };
+        ctx.spawn(
+            read.into_actor(self)
+                .map(move |result, act, ctx| act.finish_sync(result, began, ctx)),
+        );
+    }
+
+    fn finish_sync(
+        &mut self,
+        result: Result<Vec<(SwitchId, Decoded)>, StoreError>,
+        began: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        self.syncing = false;
+        self.synced_once = true;
+        self.apply_read(result, began);
+        self.publish_soon(ctx);
     }
 
     /// Merges what Redis held when the read `began` into the cache.

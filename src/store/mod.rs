@@ -7,6 +7,7 @@ pub mod writer;
 
 use std::time::Duration;
 
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
 };
@@ -16,9 +17,9 @@ use crate::config::RedisConfig;
 
 pub use writer::RedisWriter;
 
-/// Connections the pool keeps: one for the writer, one for the cache's reads, one for a
-/// final flush that overlaps a write, and a spare.
-const POOL_SIZE: usize = 4;
+/// Connections a pool keeps. The writer and the cache have a pool each (see `pool`): one
+/// connection in use, one for a final flush that overlaps a write, and a spare.
+const POOL_SIZE: usize = 3;
 
 /// What can go wrong talking to Redis. Never fatal: the writer retries, the cache keeps
 /// serving what it has.
@@ -32,7 +33,9 @@ pub enum StoreError {
     Timeout(Duration),
 }
 
-/// Builds the pool. Nothing connects yet, so this succeeds whether or not Redis is up.
+/// Builds a pool. The writer and the cache each get their own, on their own threads: a
+/// connection's I/O runs on the thread that opened it, so sharing one pool would put the
+/// writer's replies on the cache's thread or the other way round. Nothing connects yet, so this succeeds whether or not Redis is up.
 pub fn pool(config: &RedisConfig) -> Result<Pool, StoreError> {
     let mut redis = RedisConnectionInfo::default().set_db(config.db);
     if let Some(user) = &config.username {
@@ -82,27 +85,49 @@ pub(crate) async fn connection(
     }
 }
 
-/// Runs one pipeline within `timeout`. A connection that timed out may still get the late
-/// reply, so it is taken out of the pool rather than reused.
-pub(crate) async fn query<T: deadpool_redis::redis::FromRedisValue>(
-    conn: &mut Option<deadpool_redis::Connection>,
-    pipe: &deadpool_redis::redis::Pipeline,
+/// How many pipelines of one read or write may be on the wire at once. More than one lets
+/// this daemon build and parse batches while Redis executes the one before (Redis runs the
+/// commands of one connection in order either way); a few are enough to keep both busy.
+pub(crate) const IN_FLIGHT: usize = 4;
+
+/// Sends `pipes` over one connection, up to `IN_FLIGHT` at a time, each bounded by
+/// `timeout`, and yields their replies in order. A pipeline is built only when a slot is
+/// free, so at most `IN_FLIGHT` of them are in memory.
+pub(crate) fn pipelined<T, I>(
+    conn: &deadpool_redis::Connection,
+    pipes: I,
     timeout: Duration,
-) -> Result<T, StoreError> {
-    let Some(c) = conn.as_mut() else {
-        return Err(StoreError::Connect("connection was discarded".into()));
-    };
-    match tokio::time::timeout(timeout, pipe.query_async::<T>(c)).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            if e.is_unrecoverable_error() {
-                conn.take().map(deadpool_redis::Connection::take);
+) -> impl futures_util::Stream<Item = Result<T, StoreError>> + use<T, I>
+where
+    T: deadpool_redis::redis::FromRedisValue,
+    I: IntoIterator<Item = deadpool_redis::redis::Pipeline>,
+{
+    use futures_util::StreamExt;
+    // Clones of a multiplexed connection share its socket: commands keep their order.
+    let shared: MultiplexedConnection = (**conn).clone();
+    futures_util::stream::iter(pipes)
+        .map(move |pipe| {
+            let mut conn = shared.clone();
+            async move {
+                match tokio::time::timeout(timeout, pipe.query_async::<T>(&mut conn)).await {
+                    Ok(reply) => reply.map_err(StoreError::from),
+                    Err(_) => Err(StoreError::Timeout(timeout)),
+                }
             }
-            Err(e.into())
-        }
-        Err(_) => {
-            conn.take().map(deadpool_redis::Connection::take);
-            Err(StoreError::Timeout(timeout))
-        }
+        })
+        .buffered(IN_FLIGHT)
+}
+
+/// Gives `conn` back to the pool after `error`, or drops it when it can no longer be
+/// trusted: after a timeout the late reply may still arrive, and some errors leave the
+/// connection broken.
+pub(crate) fn release(conn: deadpool_redis::Connection, error: Option<&StoreError>) {
+    let broken = match error {
+        Some(StoreError::Timeout(_)) => true,
+        Some(StoreError::Redis(e)) => e.is_unrecoverable_error(),
+        _ => false,
+    };
+    if broken {
+        drop(deadpool_redis::Connection::take(conn));
     }
 }

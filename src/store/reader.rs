@@ -3,44 +3,28 @@
 
 use std::time::Duration;
 
+use deadpool_redis::Pool;
 use deadpool_redis::redis::{self, RedisResult};
-use deadpool_redis::{Connection, Pool};
+use futures_util::StreamExt;
 
 use super::StoreError;
 use super::codec::{Decoded, RawFields, decode, parse_updated_at, switch_key};
 use crate::model::{Metric, Sample, SwitchId};
 
-/// How much of every hash a read looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadDepth {
-    /// Every field of every switch (a daemon that only serves: every value comes from
-    /// other writers, who may change any single field).
-    Full,
-    /// `updated_at` of every switch, then every field of the switches whose `updated_at`
-    /// differs from what the cache shows (a simulating daemon, which rewrites every switch
-    /// each interval itself; about a fifth of the full read's cost).
-    Stamps,
-}
-
-/// Reads the hashes of `switch-0` ... `switch-{N-1}` (N = `known.len()`) in pipelines of at
-/// most `batch` keys, each bounded by `timeout`, and returns each switch whose hash differs
-/// from `known` (what the cache shows), is missing, or has fields it cannot read. Only ids
-/// of this fabric are read: keys of switches it does not have are never looked at.
-pub async fn read_changes(
+/// Reads the hashes of `ids` in pipelines of at most `batch` keys (several in flight), each
+/// bounded by `timeout`, and returns each switch whose hash differs from `known[id]` (what
+/// the cache shows), is missing, or has fields it cannot read. Only ids of this fabric are
+/// read: keys of switches it does not have are never looked at.
+pub async fn read_hashes(
     pool: &Pool,
+    ids: Vec<SwitchId>,
     known: Vec<Option<Sample>>,
-    depth: ReadDepth,
     batch: usize,
     timeout: Duration,
 ) -> Result<Vec<(SwitchId, Decoded)>, StoreError> {
-    let mut conn = Some(super::connection(pool, timeout).await?);
-    let all: Vec<SwitchId> = (0..known.len() as u32).map(SwitchId).collect();
-    let to_read = match depth {
-        ReadDepth::Full => all,
-        ReadDepth::Stamps => changed_stamps(&mut conn, &all, &known, batch, timeout).await?,
-    };
-    let mut changes = Vec::new();
-    for chunk in to_read.chunks(batch.max(1)) {
+    let conn = super::connection(pool, timeout).await?;
+    let batch = batch.max(1);
+    let pipes = ids.chunks(batch).map(|chunk| {
         let mut pipe = redis::pipe();
         // A WRONGTYPE reply for one key must not fail the others.
         pipe.ignore_errors();
@@ -50,9 +34,25 @@ pub async fn read_changes(
                 cmd.arg(name);
             }
         }
-        let replies: Vec<RedisResult<RawFields>> = super::query(&mut conn, &pipe, timeout).await?;
+        pipe
+    });
+    let mut replies = std::pin::pin!(super::pipelined::<Vec<RedisResult<RawFields>>, _>(
+        &conn, pipes, timeout
+    ));
+    let mut changes = Vec::new();
+    for chunk in ids.chunks(batch) {
+        let Some(reply) = replies.next().await else {
+            break;
+        };
+        let replies = match reply {
+            Ok(replies) => replies,
+            Err(e) => {
+                super::release(conn, Some(&e));
+                return Err(e);
+            }
+        };
         for (&id, reply) in chunk.iter().zip(replies) {
-            let shown = known[id.index()].as_ref();
+            let shown = known.get(id.index()).and_then(Option::as_ref);
             let decoded = match reply {
                 Ok(fields) => decode(id, &fields, shown),
                 Err(e) => Decoded::Unreadable {
@@ -69,17 +69,21 @@ pub async fn read_changes(
     Ok(changes)
 }
 
-/// The switches whose `updated_at` in Redis is not the one the cache shows (or is absent
-/// or unreadable).
-async fn changed_stamps(
-    conn: &mut Option<Connection>,
-    ids: &[SwitchId],
-    known: &[Option<Sample>],
+/// Reads `updated_at` of `switch-0` ... `switch-{count-1}`: each switch's time in Redis in
+/// Unix milliseconds, or None when its hash is missing, of another type, or its
+/// `updated_at` does not parse. About a fifth of the cost of reading every field: a
+/// simulating daemon, which rewrites every switch each interval itself, reads the stamps
+/// and then every field only of the switches whose stamp is not one it knows.
+pub async fn read_stamps(
+    pool: &Pool,
+    count: u32,
     batch: usize,
     timeout: Duration,
-) -> Result<Vec<SwitchId>, StoreError> {
-    let mut changed = Vec::new();
-    for chunk in ids.chunks(batch.max(1)) {
+) -> Result<Vec<Option<u64>>, StoreError> {
+    let conn = super::connection(pool, timeout).await?;
+    let ids: Vec<SwitchId> = (0..count).map(SwitchId).collect();
+    let batch = batch.max(1);
+    let pipes = ids.chunks(batch).map(|chunk| {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for &id in chunk {
@@ -87,14 +91,24 @@ async fn changed_stamps(
                 .arg(switch_key(id))
                 .arg(Metric::UpdatedAt.name());
         }
-        let replies: Vec<RedisResult<Option<Vec<u8>>>> = super::query(conn, &pipe, timeout).await?;
-        for (&id, reply) in chunk.iter().zip(replies) {
-            let in_redis = reply.ok().flatten().and_then(|b| parse_updated_at(&b));
-            let shown = known[id.index()].map(|s| s.updated_at_ms);
-            if in_redis.is_none() || in_redis != shown {
-                changed.push(id);
+        pipe
+    });
+    let mut replies = std::pin::pin!(super::pipelined::<Vec<RedisResult<Option<Vec<u8>>>>, _>(
+        &conn, pipes, timeout
+    ));
+    let mut stamps = Vec::with_capacity(ids.len());
+    while let Some(reply) = replies.next().await {
+        match reply {
+            Ok(replies) => stamps.extend(
+                replies
+                    .into_iter()
+                    .map(|r| r.ok().flatten().and_then(|b| parse_updated_at(&b))),
+            ),
+            Err(e) => {
+                super::release(conn, Some(&e));
+                return Err(e);
             }
         }
     }
-    Ok(changed)
+    Ok(stamps)
 }

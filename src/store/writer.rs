@@ -2,13 +2,14 @@
 //! Redis in pipelined batches, coalescing to the latest sample per switch while Redis is
 //! slow or away.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use deadpool_redis::Pool;
 use deadpool_redis::redis;
+use futures_util::StreamExt;
 use slog::{Logger, debug, info, warn};
 
 use super::StoreError;
@@ -27,6 +28,8 @@ pub const RETRY_CAP: Duration = Duration::from_secs(1);
 /// How the writer batches and bounds its writes.
 #[derive(Clone, Debug)]
 pub struct WriterSettings {
+    /// Switches in the fabric (ids 0..switches).
+    pub switches: u32,
     /// Largest number of samples in one pipeline; reaching it starts a write at once.
     pub batch_size: usize,
     /// Longest time a sample waits for its batch.
@@ -42,9 +45,9 @@ pub struct RedisWriter {
     cache: Addr<CacheActor>,
     log: Logger,
     settings: WriterSettings,
-    /// The latest sample of each switch that is not in Redis yet. A map, not a queue: at
-    /// most one entry per switch however long Redis is away, so memory stays bounded.
-    pending: HashMap<SwitchId, Sample>,
+    /// The latest sample of each switch that is not in Redis yet: at most one per switch
+    /// however long Redis is away, so memory stays bounded.
+    pending: Pending,
     /// Samples the cache has not seen yet. Only filled while Redis is not confirmed up, so
     /// the API keeps serving live data; emptied every flush interval.
     unseen: Vec<Sample>,
@@ -75,8 +78,8 @@ impl RedisWriter {
             pool,
             cache,
             log,
+            pending: Pending::new(settings.switches),
             settings,
-            pending: HashMap::new(),
             unseen: Vec::new(),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             writing: false,
@@ -128,7 +131,7 @@ impl RedisWriter {
 
     /// Takes every pending sample and returns the write of them, to be run by the caller.
     fn write_pending(&mut self) -> impl Future<Output = WriteOutcome> + 'static {
-        let batch: Vec<Sample> = self.pending.drain().map(|(_, s)| s).collect();
+        let batch = self.pending.drain();
         write_samples(
             self.pool.clone(),
             self.write_lock.clone(),
@@ -179,7 +182,7 @@ impl RedisWriter {
             None => self.mark_up(),
             Some(error) => {
                 for s in &failed {
-                    self.pending.entry(s.switch).or_insert(*s);
+                    self.pending.insert_if_absent(*s);
                 }
                 self.cache.do_send(Stored {
                     samples: failed,
@@ -265,7 +268,7 @@ impl Handler<Produced> for RedisWriter {
         if self.closed {
             return;
         }
-        self.pending.insert(sample.switch, sample);
+        self.pending.insert(sample);
         if self.health.up != Some(true) {
             self.unseen.push(sample);
         }
@@ -306,8 +309,8 @@ struct WriteOutcome {
     error: Option<StoreError>,
 }
 
-/// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, stopping at the
-/// first failure. A key Redis refuses for its type fails only its own switch.
+/// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, several in flight
+/// (see `store::pipelined`), counting them in order up to the first failure. A key Redis refuses for its type fails only its own switch.
 async fn write_samples(
     pool: Pool,
     lock: Arc<tokio::sync::Mutex<()>>,
@@ -325,51 +328,174 @@ async fn write_samples(
     if outcome.samples.is_empty() {
         return outcome;
     }
-    let mut conn = match super::connection(&pool, timeout).await {
-        Ok(conn) => Some(conn),
+    let conn = match super::connection(&pool, timeout).await {
+        Ok(conn) => conn,
         Err(error) => {
             outcome.error = Some(error);
             return outcome;
         }
     };
-    let mut scratch = String::with_capacity(160);
-    for chunk in outcome.samples.chunks(batch_size.max(1)) {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for sample in chunk {
-            let ends = encode_into(sample, &mut scratch);
-            let cmd = pipe.cmd("HSET").arg(&scratch[..ends[0]]);
-            for (name, value) in Metric::names().zip(ends.windows(2)) {
-                cmd.arg(name).arg(&scratch[value[0]..value[1]]);
-            }
-        }
-        let replies: Vec<redis::RedisResult<redis::Value>> =
-            match super::query(&mut conn, &pipe, timeout).await {
+    let batch_size = batch_size.max(1);
+    // The replies borrow the samples; the block ends the borrow before they are returned.
+    {
+        let mut scratch = String::with_capacity(160);
+        let pipes = outcome
+            .samples
+            .chunks(batch_size)
+            .map(|chunk| hset_pipeline(chunk, &mut scratch));
+        let mut replies = std::pin::pin!(super::pipelined::<
+            Vec<redis::RedisResult<redis::Value>>,
+            _,
+        >(&conn, pipes, timeout));
+        for chunk in outcome.samples.chunks(batch_size) {
+            let Some(reply) = replies.next().await else {
+                break;
+            };
+            let replies = match reply {
                 Ok(replies) => replies,
-                Err(error) => {
-                    outcome.error = Some(error);
-                    return outcome;
+                Err(e) => {
+                    outcome.error = Some(e);
+                    break;
                 }
             };
-        // WRONGTYPE concerns one key (another client made it a non-hash); any other
-        // error (OOM, READONLY, NOAUTH) means Redis cannot take writes at all.
-        if let Some(error) = replies
-            .iter()
-            .find_map(|r| r.as_ref().err().filter(|e| !wrong_type(e)))
-        {
-            outcome.error = Some(StoreError::Redis(error.clone()));
-            return outcome;
+            // WRONGTYPE concerns one key (another client made it a non-hash); any other
+            // error (OOM, READONLY, NOAUTH) means Redis cannot take writes at all.
+            if let Some(e) = replies
+                .iter()
+                .find_map(|r| r.as_ref().err().filter(|e| !wrong_type(e)))
+            {
+                outcome.error = Some(StoreError::Redis(e.clone()));
+                break;
+            }
+            outcome.refused.extend(
+                chunk
+                    .iter()
+                    .zip(&replies)
+                    .filter_map(|(s, r)| r.as_ref().err().map(|e| (s.switch, e.to_string()))),
+            );
+            outcome.written += chunk.len();
         }
-        let refused = chunk
-            .iter()
-            .zip(&replies)
-            .filter_map(|(s, r)| r.as_ref().err().map(|e| (s.switch, e.to_string())));
-        outcome.refused.extend(refused);
-        outcome.written += chunk.len();
     }
+    super::release(conn, outcome.error.as_ref());
     outcome
+}
+
+/// One pipeline of `HSET`s, one per sample. Errors are kept per command, so that a key of
+/// the wrong type fails only its own switch.
+fn hset_pipeline(samples: &[Sample], scratch: &mut String) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for sample in samples {
+        let ends = encode_into(sample, scratch);
+        let cmd = pipe.cmd("HSET").arg(&scratch[..ends[0]]);
+        for (name, value) in Metric::names().zip(ends.windows(2)) {
+            cmd.arg(name).arg(&scratch[value[0]..value[1]]);
+        }
+    }
+    pipe
 }
 
 fn wrong_type(error: &redis::RedisError) -> bool {
     error.code() == Some("WRONGTYPE")
+}
+
+/// The writer's pending samples: the latest of each switch, in the order the switches
+/// first became pending (so the longest-waiting switch is written first).
+struct Pending {
+    latest: Vec<Option<Sample>>,
+    order: Vec<SwitchId>,
+}
+
+impl Pending {
+    fn new(switches: u32) -> Pending {
+        Pending {
+            latest: vec![None; switches as usize],
+            order: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Keeps `sample` as its switch's latest. Ids outside the fabric are ignored.
+    fn insert(&mut self, sample: Sample) {
+        if let Some(slot) = self.latest.get_mut(sample.switch.index())
+            && slot.replace(sample).is_none()
+        {
+            self.order.push(sample.switch);
+        }
+    }
+
+    /// Keeps `sample` unless its switch has a newer one pending already.
+    fn insert_if_absent(&mut self, sample: Sample) {
+        if self
+            .latest
+            .get(sample.switch.index())
+            .is_some_and(Option::is_none)
+        {
+            self.insert(sample);
+        }
+    }
+
+    /// Takes every pending sample, oldest switch first.
+    fn drain(&mut self) -> Vec<Sample> {
+        let latest = &mut self.latest;
+        self.order
+            .drain(..)
+            .filter_map(|id| latest[id.index()].take())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(switch: u32, at: u64) -> Sample {
+        Sample {
+            switch: SwitchId(switch),
+            bandwidth_in_mbps: 1.0,
+            bandwidth_out_mbps: 2.0,
+            latency_ms: 0.5,
+            packet_errors: 0,
+            updated_at_ms: at,
+        }
+    }
+
+    #[test]
+    fn pending_keeps_the_latest_sample_per_switch_in_first_arrival_order() {
+        let mut p = Pending::new(4);
+        p.insert(sample(2, 1));
+        p.insert(sample(0, 2));
+        p.insert(sample(2, 3));
+        p.insert(sample(9, 4)); // not in the fabric
+        assert_eq!(p.len(), 2);
+        let drained: Vec<(u32, u64)> = p
+            .drain()
+            .iter()
+            .map(|s| (s.switch.0, s.updated_at_ms))
+            .collect();
+        assert_eq!(drained, [(2, 3), (0, 2)]);
+        assert!(p.is_empty());
+        assert!(p.drain().is_empty());
+    }
+
+    #[test]
+    fn a_failed_sample_goes_back_only_if_nothing_newer_is_pending() {
+        let mut p = Pending::new(2);
+        p.insert(sample(0, 5));
+        p.insert_if_absent(sample(0, 4));
+        p.insert_if_absent(sample(1, 4));
+        let drained: Vec<(u32, u64)> = p
+            .drain()
+            .iter()
+            .map(|s| (s.switch.0, s.updated_at_ms))
+            .collect();
+        assert_eq!(drained, [(0, 5), (1, 4)]);
+    }
 }
