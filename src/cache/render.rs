@@ -1,6 +1,8 @@
 //! Rendering the cache's state as the bytes clients get: CSV for `/counters`, JSON for
 //! `/telemetry`. Pure functions, checked against golden strings.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -16,12 +18,20 @@ pub fn counters_csv(states: &[Option<SwitchState>]) -> Vec<u8> {
     let header = std::iter::once("switch_id").chain(METRICS.iter().map(|m| m.name()));
     // Writing to a Vec cannot fail; the csv crate only reports I/O errors.
     out.write_record(header).expect("writing to memory");
-    let mut row = Vec::with_capacity(METRICS.len() + 1);
+    // One scratch string for every field: no allocation per value.
+    let mut field = String::with_capacity(32);
+    let mut write_field = |out: &mut csv::Writer<Vec<u8>>, value: &dyn std::fmt::Display| {
+        field.clear();
+        // Formatting into a String cannot fail.
+        let _ = write!(field, "{value}");
+        out.write_field(&field).expect("writing to memory");
+    };
     for state in states.iter().flatten() {
-        row.clear();
-        row.push(state.sample.switch.to_string());
-        row.extend(state.sample.values().map(|(_, v)| v.to_string()));
-        out.write_record(&row).expect("writing to memory");
+        write_field(&mut out, &state.sample.switch);
+        for (_, value) in state.sample.values() {
+            write_field(&mut out, &value);
+        }
+        out.write_record(None::<&[u8]>).expect("writing to memory");
     }
     out.into_inner().unwrap_or_default()
 }

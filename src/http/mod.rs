@@ -144,7 +144,6 @@ fn bind_one(
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
             .app_data(web::Data::new(request_log.clone()))
-            .wrap(from_fn(limits::reject_oversized))
             .wrap(from_fn(log::log_request))
             .configure(routes)
             .configure(health::routes)

@@ -17,8 +17,10 @@ use crate::model::{Metric, SwitchId};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read("/telemetry", all_no_slash))
         .service(read("/telemetry/", all))
-        .service(read("/telemetry/{switch_id}", one_switch))
+        // Before the one-segment route: the router tries patterns in order, and this one is
+        // the most requested (one pattern match per request instead of two).
         .service(read("/telemetry/{switch_id}/{metric}", one_metric))
+        .service(read("/telemetry/{switch_id}", one_switch))
         .service(read("/metrics", prometheus))
         .configure(super::openapi::routes);
 }
