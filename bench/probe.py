@@ -146,8 +146,8 @@ PROFILES = {
     ],
     "ingest": [
         ("cache: read-back of Redis each interval (pipelines, decode, merge)",
-         ["apply_read", "codec::decode", "read_switches", "read_changes", "changed_stamps", "parse_updated_at"]),
-        ("writer: HSET pipelines (build, encode, send)", ["write_samples"]),
+         ["apply_read", "codec::decode", "read_hashes", "read_stamps", "unknown_stamps", "parse_updated_at"]),
+        ("writer: HSET pipelines (build, encode, send)", ["write_samples", "hset_pipeline"]),
         ("redis client: reply parsing / connection driver", ["redis::", "combine::"]),
         ("writer: other (Produced handler, pending map)", ["RedisWriter"]),
         ("cache: Stored handler / publish snapshot", ["CacheActor", "Snapshot::new"]),
@@ -165,30 +165,36 @@ OTHER = {
 }
 
 
-def thread_of(header):
-    name = header.split()[0] if header else "?"
+def thread_of(header, names):
+    words = header.split()
+    name = words[0] if words else "?"
+    # `perf script` headers read "<comm> <tid> [cpu] ...": named threads first.
+    if len(words) > 1 and words[1] in names:
+        return names[words[1]]
     if header.startswith("telemetryd-log"):
         return "log thread (telemetryd-log)"
     if header.startswith("actix-rt"):
-        return "HTTP workers (actix-rt threads)"
+        return "HTTP workers, writer and cache (actix-rt arbiter threads)"
     if header.startswith("actix-server"):
         return "acceptor (actix-server)"
     if header.startswith("telemetryd"):
-        return "main thread (actors, Redis I/O)"
+        return "switches thread (System arbiter)"
     return name
 
 
-def perfcat(path, profile):
+def perfcat(path, profile, names=()):
+    """names: "TID=label" strings naming threads whose comm does not tell them apart."""
+    names = dict(n.split("=", 1) for n in names)
     text = open(path, errors="replace").read()
     samples = [s for s in text.split("\n\n") if s.strip()]
     total = len(samples)
     by_thread = {}
     for s in samples:
         header = s.lstrip().split("\n", 1)[0]
-        thread = thread_of(header)
+        thread = thread_of(header, names)
         cats = by_thread.setdefault(thread, {})
-        if profile == "http" and thread.startswith("main thread"):
-            name = "ingest: switch actors, writer, cache, Redis client"
+        if profile == "http" and thread.startswith("switches thread"):
+            name = "ingest: switch actors"
         else:
             for name, keys in PROFILES[profile]:
                 if any(k in s for k in keys):
@@ -276,7 +282,7 @@ def main():
     elif cmd == "monitor":
         monitor(rest)
     elif cmd == "perfcat":
-        perfcat(rest[0], rest[1])
+        perfcat(rest[0], rest[1], rest[2:])
     else:
         print(__doc__)
         sys.exit(2)

@@ -370,6 +370,18 @@ reads() {
     echo "$total"
 }
 
+# ingest_threads: CACHE_TID and WRITER_TID of the running daemon. daemon::run starts the
+# cache's arbiter, then the writer's, before the HTTP servers start theirs, and every arbiter
+# thread is named alike ("actix-rt|system:0|arbiter:<n>", cut to 15 characters): the two
+# lowest thread ids under that name are the cache's and the writer's, in that order.
+ingest_threads() {
+    local tids
+    tids=$(for t in /proc/"$DAEMON_PID"/task/*; do
+        [[ $(cat "$t/comm" 2>/dev/null) == actix-rt* ]] && basename "$t"
+    done | sort -n | head -2 | paste -sd' ')
+    read -r CACHE_TID WRITER_TID <<<"$tids"
+}
+
 # ingest N [ID]: runs the daemon INGEST_WARMUP s, then samples the lag; sets R[ing.ID.*]
 # (ID defaults to N; a repeated size gets its own ID).
 ingest() {
@@ -383,11 +395,14 @@ ingest() {
     started=$(now)
     wait_ready
     ready_at=$(now)
+    ingest_threads
     R[ing.$id.ready_ms]=$(calc "%.0f" "($ready_at-$started)*1000")
     sleep "$(awk -v w="$INGEST_WARMUP" -v a="$ready_at" -v s="$started" 'BEGIN{d=w-(a-s); printf "%.3f", (d>0)?d:0}')"
     local c0 r0 m0 h0 g0 t0 c1 r1 m1 h1 g1 t1
     c0=$(ticks "/proc/$DAEMON_PID/stat"); r0=$(ticks "/proc/$REDIS_PID/stat")
     m0=$(ticks "/proc/$DAEMON_PID/task/$DAEMON_PID/stat"); h0=$(calls hset); g0=$(reads); t0=$(now)
+    local k0 w0 k1 w1
+    k0=$(ticks "/proc/$DAEMON_PID/task/$CACHE_TID/stat"); w0=$(ticks "/proc/$DAEMON_PID/task/$WRITER_TID/stat")
     : >"$OUT/ingest-lag-$id.txt"
     for _ in $(seq "$INGEST_SAMPLES"); do
         sleep "$INGEST_EVERY"
@@ -395,9 +410,12 @@ ingest() {
     done
     c1=$(ticks "/proc/$DAEMON_PID/stat"); r1=$(ticks "/proc/$REDIS_PID/stat")
     m1=$(ticks "/proc/$DAEMON_PID/task/$DAEMON_PID/stat"); h1=$(calls hset); g1=$(reads); t1=$(now)
+    k1=$(ticks "/proc/$DAEMON_PID/task/$CACHE_TID/stat"); w1=$(ticks "/proc/$DAEMON_PID/task/$WRITER_TID/stat")
     R[ing.$id.window_s]=$(calc "%.0f" "$t1-$t0")
     R[ing.$id.cpu]=$(calc "%.0f" "($c1-$c0)*100/$CLK_TCK/($t1-$t0)")
     R[ing.$id.main]=$(calc "%.0f" "($m1-$m0)*100/$CLK_TCK/($t1-$t0)")
+    R[ing.$id.cachet]=$(calc "%.0f" "($k1-$k0)*100/$CLK_TCK/($t1-$t0)")
+    R[ing.$id.writert]=$(calc "%.0f" "($w1-$w0)*100/$CLK_TCK/($t1-$t0)")
     R[ing.$id.redis]=$(calc "%.0f" "($r1-$r0)*100/$CLK_TCK/($t1-$t0)")
     R[ing.$id.hset]=$(calc "%.0f" "($h1-$h0)/($t1-$t0)")
     # The daemon's read-back, whatever commands it uses; ingest_lag's own HGETs taken out.
@@ -414,10 +432,11 @@ ingest() {
         R[ing.$id.ok]=no
     fi
     if ((HAVE_PERF)) && [[ ${R[ing.$id.ok]} == no || $N == "${INGEST_SIZES##* }" ]] && [[ -z ${R[profile.ingest]:-} ]]; then
-        log "profile of the main thread at $N switches"
-        perf record -q -F 199 --call-graph dwarf,32768 -t "$DAEMON_PID" -o "$OUT/perf-ingest.data" -- sleep 5 >/dev/null 2>&1 || true
+        log "profile of the ingest threads at $N switches"
+        perf record -q -F 199 --call-graph dwarf,32768 -t "$DAEMON_PID,$WRITER_TID,$CACHE_TID" -o "$OUT/perf-ingest.data" -- sleep 5 >/dev/null 2>&1 || true
         perf script -i "$OUT/perf-ingest.data" 2>/dev/null >"$OUT/perf-ingest.txt" || true
-        R[profile.ingest]=$("${PROBE[@]}" perfcat "$OUT/perf-ingest.txt" ingest || true)
+        R[profile.ingest]=$("${PROBE[@]}" perfcat "$OUT/perf-ingest.txt" ingest \
+            "$DAEMON_PID=switches thread (System arbiter)" "$WRITER_TID=writer thread" "$CACHE_TID=cache thread" || true)
         R[profile.ingest.n]=$N
         rm -f "$OUT/perf-ingest.txt"
     fi
@@ -691,19 +710,19 @@ EOF
     echo "daemon (empty Redis, level WARNING), ${INGEST_WARMUP} s after start, then ${INGEST_SAMPLES} reads of every switch's"
     echo "\`updated_at\` with \`examples/ingest_lag.rs\` (pipelined HGET, 1000 keys per pipeline),"
     echo "${INGEST_EVERY} s apart. CPU is (utime+stime) from \`/proc/<pid>/stat\` over that window (100 % = one"
-    echo "core); \"main thread\" is the thread every actor (switches, writer, cache) and the Redis"
-    echo "client run on. Peak RSS is VmHWM. HSET/s is Redis's \`INFO commandstats\` over the window:"
+    echo "core), split by thread: the switch actors run on the System's thread, the writer and the"
+    echo "cache on a thread (an actix arbiter) each, with their own Redis connections. Peak RSS is VmHWM. HSET/s is Redis's \`INFO commandstats\` over the window:"
     echo "every sample reaches Redis when it equals the number of switches. Hash reads/s are the"
     echo "HGETALL, HMGET and HGET calls over the window, less ingest_lag's own HGETs. Sizes stop at the first"
     echo "that fails; one size between the last pass and the first failure is tried in addition."
     echo
-    echo "| switches | max age in Redis (ms) | worst p50 age (ms) | missing | every switch < 2000 ms | HSET/s in Redis | hash reads/s (cache read-back) | daemon CPU | of which main thread | redis-server CPU | peak RSS | RSS per switch | ready after |"
+    echo "| switches | max age in Redis (ms) | worst p50 age (ms) | missing | every switch < 2000 ms | HSET/s in Redis | hash reads/s (cache read-back) | daemon CPU | switches / writer / cache thread | redis-server CPU | peak RSS | RSS per switch | ready after |"
     echo "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for N in $SIZES_RUN; do
         for id in $(runs_of "$N"); do
             label=$N
             [[ $id != "$N" ]] && label="$N (again)"
-            echo "| $label | ${R[ing.$id.max]} | ${R[ing.$id.p50]} | ${R[ing.$id.missing]} | ${R[ing.$id.ok]} | ${R[ing.$id.hset]} | ${R[ing.$id.reads]} | ${R[ing.$id.cpu]} % | ${R[ing.$id.main]} % | ${R[ing.$id.redis]} % | $(mb "${R[ing.$id.hwm_kb]}") MB | $(awk -v k="${R[ing.$id.hwm_kb]}" -v n="$N" 'BEGIN{printf "%.2f KB", k/n}') | ${R[ing.$id.ready_ms]} ms |"
+            echo "| $label | ${R[ing.$id.max]} | ${R[ing.$id.p50]} | ${R[ing.$id.missing]} | ${R[ing.$id.ok]} | ${R[ing.$id.hset]} | ${R[ing.$id.reads]} | ${R[ing.$id.cpu]} % | ${R[ing.$id.main]} / ${R[ing.$id.writert]} / ${R[ing.$id.cachet]} % | ${R[ing.$id.redis]} % | $(mb "${R[ing.$id.hwm_kb]}") MB | $(awk -v k="${R[ing.$id.hwm_kb]}" -v n="$N" 'BEGIN{printf "%.2f KB", k/n}') | ${R[ing.$id.ready_ms]} ms |"
         done
     done
     echo
@@ -726,11 +745,11 @@ EOF
     echo
     echo "### What limits ingest"
     echo
-    echo "At ${B} switches, the largest fabric run, the daemon used ${R[ing.$B.cpu]} % of a core, ${R[ing.$B.main]} % on its"
-    echo "main thread alone. Every switch actor, the writer, the cache and the Redis client run on"
-    echo "that one thread (the actix System arbiter that \`daemon::run\` starts them on; only the"
-    echo "HTTP workers have threads of their own), so ingest cannot use the second core$(awk -v m="${R[ing.$B.main]}" 'BEGIN{if (m>=90) printf ", and that thread is saturated"}')."
-    echo "Redis took ${R[ing.$B.hset]} HSET/s for ${B} switches$(awk -v h="${R[ing.$B.hset]}" -v n="$B" 'BEGIN{if (h<0.98*n) printf " (%.1f %% short of one per switch per second: samples superseded in the writer before they were sent, or switch timers firing late on the busy thread; this harness does not tell the two apart)", 100*(1-h/n)}'),"
+    echo "At ${B} switches, the largest fabric run, the daemon used ${R[ing.$B.cpu]} % of a core: ${R[ing.$B.main]} % on the"
+    echo "switches' thread (timers, sample model, sending each sample to the writer), ${R[ing.$B.writert]} % on the"
+    echo "writer's (HSET pipelines, up to 4 in flight, and their replies) and ${R[ing.$B.cachet]} % on the cache's"
+    echo "(read-back, merging, snapshots)$(awk -v a="${R[ing.$B.main]}" -v b="${R[ing.$B.writert]}" -v c="${R[ing.$B.cachet]}" 'BEGIN{m=a; if (b>m) m=b; if (c>m) m=c; if (m>=90) printf "; one of them is saturated"}')."
+    echo "Redis took ${R[ing.$B.hset]} HSET/s for ${B} switches$(awk -v h="${R[ing.$B.hset]}" -v n="$B" 'BEGIN{if (h<0.98*n) printf " (%.1f %% short of one per switch per second: samples superseded in the writer before they were sent, or switch timers firing late on a busy thread; this harness does not tell the two apart)", 100*(1-h/n)}'),"
     echo "plus ${R[ing.$B.reads]} hash reads/s from the cache's read-back of Redis each interval,"
     echo "using ${R[ing.$B.redis]} % of a core; redis-benchmark shows it can take ${R[rb.hset]} such HSET/s and"
     echo "${R[rb.hgetall]} HGETALL/s on this machine, so Redis $(awk -v h="${R[ing.$B.hset]}" -v g="${R[ing.$B.reads]}" -v a="${R[rb.hset]}" -v b="${R[rb.hgetall]}" 'BEGIN{ if (h/a+g/b < 0.8) printf "is not what limits the daemon"; else printf "is close to its own limit too"}')."
@@ -741,9 +760,9 @@ EOF
     fi
     if [[ -n ${R[profile.ingest]:-} ]]; then
         echo
-        echo "### Where the main thread's time goes at ${R[profile.ingest.n]} switches"
+        echo "### Where the ingest threads' time goes at ${R[profile.ingest.n]} switches"
         echo
-        echo "\`perf record --call-graph dwarf -t <main thread>\` for 5 s after the lag samples; each"
+        echo "\`perf record --call-graph dwarf -t <switches>,<writer>,<cache thread>\` for 5 s after the lag samples; each"
         echo "sample is counted under the first matching frame in its stack:"
         echo
         echo "${R[profile.ingest]}"
@@ -821,7 +840,7 @@ if [[ -n ${R[ing.100000.max]:-} ]]; then
         for id in $ids; do "$1" "$id"; done | paste -sd';' | sed 's/;/; /g'
     }
     f_lag() { echo "max age ${R[ing.$1.max]} ms, ${R[ing.$1.missing]} missing, ${R[ing.$1.hset]} HSET/s"; }
-    f_cpu() { echo "${R[ing.$1.cpu]} % (main thread ${R[ing.$1.main]} %)"; }
+    f_cpu() { echo "${R[ing.$1.cpu]} % (threads: switches ${R[ing.$1.main]} %, writer ${R[ing.$1.writert]} %, cache ${R[ing.$1.cachet]} %)"; }
     f_rss() { echo "peak $(mb "${R[ing.$1.hwm_kb]}") MB"; }
     ing_line="| 100k switches at 1 s: every switch younger than 2 s in Redis | $(each f_lag) | $(verdict lag_ok) |
 | 100k switches at 1 s: under one core | $(each f_cpu) | $(verdict cpu_ok) |
@@ -881,7 +900,7 @@ fi
     echo "# b. ingest, N in order: $(for id in "${INGESTED[@]}"; do echo "${R[ing.$id.n]}"; done | paste -sd' ')"
     echo "(cd bench/out && ${CMD[daemon.ingest]})"
     echo "target/release/examples/ingest_lag --port $REDIS_PORT --switches N   # ${INGEST_SAMPLES} times, ${INGEST_EVERY} s apart, from ${INGEST_WARMUP} s after start"
-    [[ -n ${R[profile.ingest]:-} ]] && echo "perf record -F 199 --call-graph dwarf,32768 -t <telemetryd main thread> -- sleep 5   # at ${R[profile.ingest.n]} switches, after the lag samples"
+    [[ -n ${R[profile.ingest]:-} ]] && echo "perf record -F 199 --call-graph dwarf,32768 -t <switches>,<writer>,<cache thread> -- sleep 5   # at ${R[profile.ingest.n]} switches, after the lag samples"
     echo "${CMD[rb.hset]}"
     echo "${CMD[rb.hgetall]}"
     echo "${CMD[rb.hget]}"

@@ -16,6 +16,9 @@
 //! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
 //! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order) and
 //! [`systemd`] (readiness and watchdog).
+//!
+//! Threads: the switch actors run on the System's thread, the writer and the cache on an
+//! arbiter each (see [`daemon::run`]), the HTTP workers on their own.
 
 #![forbid(unsafe_code)]
 
