@@ -377,7 +377,7 @@ reads() {
 ingest_threads() {
     local tids
     tids=$(for t in /proc/"$DAEMON_PID"/task/*; do
-        [[ $(cat "$t/comm" 2>/dev/null) == actix-rt* ]] && basename "$t"
+        if [[ $(cat "$t/comm" 2>/dev/null) == actix-rt* ]]; then basename "$t"; fi
     done | sort -n | head -2 | paste -sd' ')
     read -r CACHE_TID WRITER_TID <<<"$tids"
 }

@@ -467,6 +467,15 @@ mod tests {
         }
     }
 
+    /// (switch, time) of every pending sample, in the order `drain` gives them.
+    fn drain(p: &mut Pending) -> Vec<(u32, u64)> {
+        let samples = p.drain();
+        samples
+            .iter()
+            .map(|s| (s.switch.0, s.updated_at_ms))
+            .collect()
+    }
+
     #[test]
     fn pending_keeps_the_latest_sample_per_switch_in_first_arrival_order() {
         let mut p = Pending::new(4);
@@ -475,12 +484,7 @@ mod tests {
         p.insert(sample(2, 3));
         p.insert(sample(9, 4)); // not in the fabric
         assert_eq!(p.len(), 2);
-        let drained: Vec<(u32, u64)> = p
-            .drain()
-            .iter()
-            .map(|s| (s.switch.0, s.updated_at_ms))
-            .collect();
-        assert_eq!(drained, [(2, 3), (0, 2)]);
+        assert_eq!(drain(&mut p), [(2, 3), (0, 2)]);
         assert!(p.is_empty());
         assert!(p.drain().is_empty());
     }
@@ -491,11 +495,6 @@ mod tests {
         p.insert(sample(0, 5));
         p.insert_if_absent(sample(0, 4));
         p.insert_if_absent(sample(1, 4));
-        let drained: Vec<(u32, u64)> = p
-            .drain()
-            .iter()
-            .map(|s| (s.switch.0, s.updated_at_ms))
-            .collect();
-        assert_eq!(drained, [(0, 5), (1, 4)]);
+        assert_eq!(drain(&mut p), [(0, 5), (1, 4)]);
     }
 }
