@@ -194,7 +194,9 @@ show_cmd() { # quotes arguments with spaces for display
 load() {
     local key=$1 pid=$2 url=$3
     shift 3
-    local cmd=(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
+    # LOAD_PREFIX (e.g. "taskset -c 0") and LOAD_THREADS change how wrk runs, for one call.
+    # shellcheck disable=SC2206
+    local cmd=(${LOAD_PREFIX:-} wrk -t"${LOAD_THREADS:-$THREADS}" -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
     local f=$OUT/wrk/$key.txt c0 c1 t0 t1
     log "wrk $key"
     c0=$(ticks "/proc/$pid/stat"); t0=$(now)
@@ -358,6 +360,65 @@ for N in $READ_SIZES; do
     done
 done
 
+# quiet_round N: telemetryd with its ingest quiet (update interval 3600 s: every switch
+# sampled once at start, then nothing to write, read back or re-render while wrk runs), the
+# five loads once (keys quiet.N.ROUTE): what serving alone costs, next to the baseline.
+quiet_round() {
+    local N=$1 M G
+    log "read path, $N switches: telemetryd with its ingest quiet"
+    rcli flushall >/dev/null
+    # shellcheck disable=SC2046
+    (cd "$OUT" && exec env $(daemon_env "$N" WARNING) TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS=3600 \
+        "$BIN" 2>"$OUT/telemetryd-quiet-$N.log") &
+    DAEMON_PID=$!
+    CMD[daemon.quiet]="$(daemon_cmd "$N" WARNING | sed 's/ target/ TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS=3600 target/')"
+    wait_ready
+    sleep 2
+    M=http://127.0.0.1:$MET_PORT
+    G=http://127.0.0.1:$GEN_PORT
+    wrk -t"$THREADS" -c"$CONNS" -d2s "$M/telemetry/switch-7/latency_ms" >/dev/null # warm-up
+    load "quiet.$N.small" "$DAEMON_PID" "$M/telemetry/switch-7/latency_ms"
+    load "quiet.$N.json" "$DAEMON_PID" "$M/telemetry/"
+    load "quiet.$N.csv" "$DAEMON_PID" "$G/counters"
+    load "quiet.$N.jsongz" "$DAEMON_PID" "$M/telemetry/" "${GZ[@]}"
+    load "quiet.$N.csvgz" "$DAEMON_PID" "$G/counters" "${GZ[@]}"
+    stop_daemon
+}
+
+# pinned_round N: the small route with the server (1 worker per listener) on CPU 1 and wrk
+# (1 thread) on CPU 0, telemetryd then the baseline (keys pin.td / pin.bl.small /
+# pin.bl.dyn): latency without the load generator competing for the server's core.
+pinned_round() {
+    local N=$1 B
+    log "small route, $N switches, server on CPU 1 and wrk on CPU 0"
+    rcli flushall >/dev/null
+    # shellcheck disable=SC2046
+    (cd "$OUT" && exec env $(daemon_env "$N" WARNING) TELEMETRYD_GENERATOR_SERVER__WORKERS=1 \
+        TELEMETRYD_METRIC_SERVER__WORKERS=1 taskset -c 1 "$BIN" 2>"$OUT/telemetryd-pinned.log") &
+    DAEMON_PID=$!
+    CMD[daemon.pinned]="$(daemon_cmd "$N" WARNING | sed 's/ target/ TELEMETRYD_GENERATOR_SERVER__WORKERS=1 TELEMETRYD_METRIC_SERVER__WORKERS=1 taskset -c 1 target/')"
+    wait_ready
+    sleep 2
+    LOAD_PREFIX="taskset -c 0" LOAD_THREADS=1 load pin.td "$DAEMON_PID" "http://127.0.0.1:$MET_PORT/telemetry/switch-7/latency_ms"
+    stop_daemon
+    taskset -c 1 "$BASELINE" --dir "$OUT/bodies-$N" --port "$BASE_PORT" --workers 1 &
+    BASE_PID=$!
+    CMD[baseline.pinned]="taskset -c 1 target/release/examples/baseline --dir bench/out/bodies-$N --port $BASE_PORT --workers 1"
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$BASE_PORT/small" && break; sleep 0.05; done
+    B=http://127.0.0.1:$BASE_PORT
+    LOAD_PREFIX="taskset -c 0" LOAD_THREADS=1 load pin.bl.small "$BASE_PID" "$B/small"
+    LOAD_PREFIX="taskset -c 0" LOAD_THREADS=1 load pin.bl.dyn "$BASE_PID" "$B/telemetry/switch-7/latency_ms"
+    stop "$BASE_PID"
+    BASE_PID=""
+}
+
+quiet_round "$LAST_READ"
+HAVE_PINNING=0
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+    HAVE_PINNING=1
+    pinned_round "$FIRST_READ"
+fi
+
 # ---------------------------------------------------------------- b. ingest
 calls() { rcli info commandstats | tr -d '\r' | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"; }
 # Every hash-read command Redis has served (HGETALL, HMGET, HGET), as one count.
@@ -477,7 +538,7 @@ for id in "${INGESTED[@]}"; do
 done
 # Distinct sizes run, ascending; ids of one size's runs.
 SIZES_RUN=$(for id in "${INGESTED[@]}"; do echo "${R[ing.$id.n]}"; done | sort -n | uniq | paste -sd' ')
-runs_of() { for id in "${INGESTED[@]}"; do [[ ${R[ing.$id.n]} == "$1" ]] && echo "$id"; done; }
+runs_of() { for id in "${INGESTED[@]}"; do if [[ ${R[ing.$id.n]} == "$1" ]]; then echo "$id"; fi; done; }
 
 log "Redis's own rate for the daemon's commands (redis-benchmark, pipelined)"
 rcli flushall >/dev/null
@@ -652,6 +713,43 @@ EOF
     echo "baseline on the same dynamic route (same bytes), to separate the router's cost from the"
     echo "daemon's own."
     echo
+    Q=$LAST_READ
+    echo "### Serving alone: telemetryd with its ingest quiet"
+    echo
+    echo "The same five loads once more at ${Q} switches, against a telemetryd whose update interval"
+    echo "is 3600 s: every switch is sampled once at start, and while wrk runs there is nothing to"
+    echo "write, read back, publish or re-render. With a 1 s interval the daemon spends"
+    echo "${R[idle.$Q.cpu]} % of a core on ingest at this size (and Redis ${R[idle.$Q.redis]} % more), on the 2 cores wrk and"
+    echo "the server share; the baseline spends nothing. Baseline figures are the means above."
+    echo
+    echo "| route | telemetryd, ingest quiet, req/s | p99 | server CPU | baseline req/s | ratio (quiet) | ratio with ingest at 1 s (above) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for k in "small:\`/telemetry/switch-7/latency_ms\` (baseline \`/small\`):small" "small:\`/telemetry/switch-7/latency_ms\` (baseline same dynamic route):dyn" "json:\`/telemetry/\`:json" "csv:\`/counters\`:csv" "jsongz:\`/telemetry/\`, gzip:jsongz" "csvgz:\`/counters\`, gzip:csvgz"; do
+        t=${k%%:*}; rest=${k#*:}; name=${rest%:*}; b=${rest##*:}
+        echo "| $name | ${R[quiet.$Q.$t.rps]} | ${R[quiet.$Q.$t.p99]} | ${R[quiet.$Q.$t.cpu]} % | ${R[bl.$Q.$b.rps]} | **$(ratio "${R[quiet.$Q.$t.rps]}" "${R[bl.$Q.$b.rps]}")** | $(ratio "${R[td.$Q.$t.rps]}" "${R[bl.$Q.$b.rps]}") |"
+    done
+    echo
+    if ((HAVE_PINNING)); then
+        echo "### p99 with the load generator on a core of its own"
+        echo
+        echo "With wrk and the server on the same ${R[nproc]} cores, every latency above includes waiting for"
+        echo "wrk to yield the CPU. Here the server (1 worker per listener) runs on CPU 1 only"
+        echo "(\`taskset -c 1\`) and wrk (1 thread, ${CONNS} connections, ${DURATION} s) on CPU 0 only; ${FIRST_READ} switches,"
+        echo "telemetryd at a 1 s interval (its ingest shares CPU 1):"
+        echo
+        echo "| server | route | req/s | p50 | p99 | server CPU |"
+        echo "|---|---|---:|---:|---:|---:|"
+        echo "| telemetryd | \`/telemetry/switch-7/latency_ms\` | ${R[pin.td.rps]} | ${R[pin.td.p50]} | ${R[pin.td.p99]} | ${R[pin.td.cpu]} % |"
+        echo "| baseline | \`/small\` (static) | ${R[pin.bl.small.rps]} | ${R[pin.bl.small.p50]} | ${R[pin.bl.small.p99]} | ${R[pin.bl.small.cpu]} % |"
+        echo "| baseline | \`/telemetry/switch-7/latency_ms\` (dynamic) | ${R[pin.bl.dyn.rps]} | ${R[pin.bl.dyn.p50]} | ${R[pin.bl.dyn.p99]} | ${R[pin.bl.dyn.cpu]} % |"
+        echo
+        echo "Ratio telemetryd/baseline: $(ratio "${R[pin.td.rps]}" "${R[pin.bl.small.rps]}")x of the static route, $(ratio "${R[pin.td.rps]}" "${R[pin.bl.dyn.rps]}")x of the dynamic one."
+        echo "wrk keeps ${CONNS} requests in flight, so the mean latency is ${CONNS} / throughput (Little's law):"
+        echo "$(awk -v c="$CONNS" -v r="${R[pin.bl.small.rps]}" 'BEGIN{printf "%.2f", 1000*c/r}') ms for the baseline at ${R[pin.bl.small.rps]} req/s on one core. A p99 under 2 ms at ${CONNS} connections needs"
+        echo "a mean well under 2 ms, i.e. well over $(awk -v c="$CONNS" 'BEGIN{printf "%.0f", c/0.002}') req/s from one server core, more than actix-web itself"
+        echo "answers here."
+        echo
+    fi
     F=$FIRST_READ
     echo "### Cost of a log line per request (level INFO)"
     echo
@@ -895,12 +993,23 @@ fi
         echo "${CMD[baseline.$N]}"
         for r in small dyn json csv jsongz csvgz; do echo "${CMD[bl.$N.$r]}"; done
     done
-    for r in small jsongz; do [[ -n ${CMD[profile.$r]:-} ]] && echo "${CMD[profile.$r]}"; done
+    echo "# telemetryd with its ingest quiet, ${LAST_READ} switches"
+    echo "(cd bench/out && ${CMD[daemon.quiet]})"
+    for r in small json csv jsongz csvgz; do echo "${CMD[quiet.$LAST_READ.$r]}"; done
+    if ((HAVE_PINNING)); then
+        echo "# small route, server on CPU 1, wrk on CPU 0"
+        echo "(cd bench/out && ${CMD[daemon.pinned]})"
+        echo "${CMD[pin.td]}"
+        echo "${CMD[baseline.pinned]}"
+        echo "${CMD[pin.bl.small]}"
+        echo "${CMD[pin.bl.dyn]}"
+    fi
+    for r in small jsongz; do if [[ -n ${CMD[profile.$r]:-} ]]; then echo "${CMD[profile.$r]}"; fi; done
     echo
     echo "# b. ingest, N in order: $(for id in "${INGESTED[@]}"; do echo "${R[ing.$id.n]}"; done | paste -sd' ')"
     echo "(cd bench/out && ${CMD[daemon.ingest]})"
     echo "target/release/examples/ingest_lag --port $REDIS_PORT --switches N   # ${INGEST_SAMPLES} times, ${INGEST_EVERY} s apart, from ${INGEST_WARMUP} s after start"
-    [[ -n ${R[profile.ingest]:-} ]] && echo "perf record -F 199 --call-graph dwarf,32768 -t <switches>,<writer>,<cache thread> -- sleep 5   # at ${R[profile.ingest.n]} switches, after the lag samples"
+    [[ -z ${R[profile.ingest]:-} ]] || echo "perf record -F 199 --call-graph dwarf,32768 -t <switches>,<writer>,<cache thread> -- sleep 5   # at ${R[profile.ingest.n]} switches, after the lag samples"
     echo "${CMD[rb.hset]}"
     echo "${CMD[rb.hgetall]}"
     echo "${CMD[rb.hget]}"
