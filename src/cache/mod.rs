@@ -165,7 +165,7 @@ impl CacheActor {
         let shown = self
             .slots
             .iter()
-            .map(|s| s.shown.map(|s| s.sample.updated_at_ms));
+            .map(|slot| slot.shown.map(|state| state.sample.updated_at_ms));
         shown
             .zip(stamps)
             .enumerate()

@@ -35,7 +35,8 @@ pub enum StoreError {
 
 /// Builds a pool. The writer and the cache each get their own, on their own threads: a
 /// connection's I/O runs on the thread that opened it, so sharing one pool would put the
-/// writer's replies on the cache's thread or the other way round. Nothing connects yet, so this succeeds whether or not Redis is up.
+/// writer's replies on the cache's thread or the other way round. Nothing connects yet, so
+/// this succeeds whether or not Redis is up.
 pub fn pool(config: &RedisConfig) -> Result<Pool, StoreError> {
     let mut redis = RedisConnectionInfo::default().set_db(config.db);
     if let Some(user) = &config.username {
@@ -88,7 +89,7 @@ pub(crate) async fn connection(
 /// How many pipelines of one read or write may be on the wire at once. More than one lets
 /// this daemon build and parse batches while Redis executes the one before (Redis runs the
 /// commands of one connection in order either way); a few are enough to keep both busy.
-pub(crate) const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 4;
 
 /// Sends `pipes` over one connection, up to `IN_FLIGHT` at a time, each bounded by
 /// `timeout`, and yields their replies in order. A pipeline is built only when a slot is
