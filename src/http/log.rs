@@ -37,10 +37,8 @@ pub async fn log_request(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let started = Instant::now();
-    let Some(l) = req.app_data::<web::Data<RequestLog>>().cloned() else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    let logged = l.enabled.then(|| {
+    let l = req.app_data::<web::Data<RequestLog>>().cloned();
+    let logged = l.as_ref().filter(|l| l.enabled).map(|_| {
         let path: String = req.path().chars().take(PATH_MAX).collect();
         (req.method().clone(), path)
     });
@@ -49,6 +47,9 @@ pub async fn log_request(
             .into_response(refusal.error_response())
             .map_into_right_body(),
         None => next.call(req).await?.map_into_left_body(),
+    };
+    let Some(l) = l else {
+        return Ok(res);
     };
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
