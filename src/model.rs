@@ -43,6 +43,13 @@ impl fmt::Display for SwitchId {
     }
 }
 
+/// As its name, `switch-<n>`, written straight into the output (no `String` per id).
+impl Serialize for SwitchId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// How a metric behaves over time, as Prometheus and dashboards need to know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {

@@ -47,7 +47,7 @@ pub fn telemetry_json(states: &[Option<SwitchState>]) -> Vec<u8> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut map = s.serialize_map(None)?;
             for state in self.0.iter().flatten() {
-                map.serialize_entry(&state.sample.switch.to_string(), &Fields(&state.sample))?;
+                map.serialize_entry(&state.sample.switch, &Fields(&state.sample))?;
             }
             map.end()
         }
@@ -66,12 +66,12 @@ pub fn switch_json(sample: &Sample) -> Vec<u8> {
 pub fn metric_json(switch: SwitchId, metric: Metric, value: Value) -> Vec<u8> {
     #[derive(Serialize)]
     struct One {
-        switch_id: String,
+        switch_id: SwitchId,
         metric: &'static str,
         value: Value,
     }
     to_json(&One {
-        switch_id: switch.to_string(),
+        switch_id: switch,
         metric: metric.name(),
         value,
     })

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use actix_web::dev::{HttpServiceFactory, ServerHandle};
 use actix_web::http::KeepAlive;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::from_fn;
 use actix_web::{
     App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Responder, guard, web,
@@ -35,6 +36,15 @@ use log::RequestLog;
 /// Header on every data answer: `true` when some switch in it is not confirmed in Redis or
 /// older than `STALE_INTERVALS` update intervals, or the cache is still loading.
 pub const STALE_HEADER: &str = "x-telemetry-stale";
+
+/// The `x-telemetry-stale` header, as a header of a response: built once, not parsed per
+/// request.
+fn stale_header(stale: bool) -> (HeaderName, HeaderValue) {
+    const NAME: HeaderName = HeaderName::from_static(STALE_HEADER);
+    const TRUE: HeaderValue = HeaderValue::from_static("true");
+    const FALSE: HeaderValue = HeaderValue::from_static("false");
+    (NAME, if stale { TRUE } else { FALSE })
+}
 
 /// A listener that could not be opened.
 #[derive(Debug, thiserror::Error)]

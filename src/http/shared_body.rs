@@ -7,7 +7,7 @@ use actix_web::http::header::{
 };
 use actix_web::{HttpRequest, HttpResponse};
 
-use super::STALE_HEADER;
+use super::stale_header;
 use crate::cache::SharedBody;
 
 /// The response to `req` for `body`.
@@ -33,7 +33,7 @@ pub fn respond(
     response
         .insert_header(ETag(tag))
         .insert_header((header::VARY, "accept-encoding"))
-        .insert_header((STALE_HEADER, if stale { "true" } else { "false" }));
+        .insert_header(stale_header(stale));
     if not_modified {
         return response.finish();
     }

@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
 use super::openapi::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
-use super::{STALE_HEADER, read, shared_body};
+use super::{read, shared_body, stale_header};
 use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
@@ -126,8 +126,9 @@ fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, 
 }
 
 fn json(body: impl actix_web::body::MessageBody + 'static, stale: bool) -> HttpResponse {
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
     HttpResponse::Ok()
-        .insert_header(ContentType::json())
-        .insert_header((STALE_HEADER, if stale { "true" } else { "false" }))
+        .insert_header((header::CONTENT_TYPE, JSON))
+        .insert_header(stale_header(stale))
         .body(body)
 }
