@@ -181,12 +181,12 @@ impl CacheActor {
             return;
         }
         let s = self.sync.clone();
-        let known: Vec<_> = self
-            .slots
-            .iter()
-            .map(|slot| slot.shown.map(|s| s.sample))
+        // What the cache shows of just the switches read (few, when simulating).
+        let targets: Vec<_> = ids
+            .into_iter()
+            .map(|id| (id, self.slots[id.index()].shown.map(|s| s.sample)))
             .collect();
-        let read = async move { read_hashes(&s.pool, ids, known, s.batch, s.timeout).await };
+        let read = async move { read_hashes(&s.pool, targets, s.batch, s.timeout).await };
         ctx.spawn(
             read.into_actor(self)
                 .map(move |result, act, ctx| act.finish_sync(result, began, ctx)),

@@ -11,24 +11,24 @@ use super::StoreError;
 use super::codec::{Decoded, RawFields, decode, parse_updated_at, switch_key};
 use crate::model::{Metric, Sample, SwitchId};
 
-/// Reads the hashes of `ids` in pipelines of at most `batch` keys (several in flight), each
-/// bounded by `timeout`, and returns each switch whose hash differs from `known[id]` (what
-/// the cache shows), is missing, or has fields it cannot read. Only ids of this fabric are
+/// Reads the hashes of the switches in `targets`, each given with what the cache shows of
+/// it, in pipelines of at most `batch` keys (several in flight), each bounded by `timeout`,
+/// and returns each switch whose hash differs from what the cache shows, is missing, or has
+/// fields it cannot read. Only ids of this fabric are
 /// read: keys of switches it does not have are never looked at.
 pub async fn read_hashes(
     pool: &Pool,
-    ids: Vec<SwitchId>,
-    known: Vec<Option<Sample>>,
+    targets: Vec<(SwitchId, Option<Sample>)>,
     batch: usize,
     timeout: Duration,
 ) -> Result<Vec<(SwitchId, Decoded)>, StoreError> {
     let conn = super::connection(pool, timeout).await?;
     let batch = batch.max(1);
-    let pipes = ids.chunks(batch).map(|chunk| {
+    let pipes = targets.chunks(batch).map(|chunk| {
         let mut pipe = redis::pipe();
         // A WRONGTYPE reply for one key must not fail the others.
         pipe.ignore_errors();
-        for &id in chunk {
+        for &(id, _) in chunk {
             let cmd = pipe.cmd("HMGET").arg(switch_key(id));
             for name in Metric::names() {
                 cmd.arg(name);
@@ -40,7 +40,7 @@ pub async fn read_hashes(
         &conn, pipes, timeout
     ));
     let mut changes = Vec::new();
-    for chunk in ids.chunks(batch) {
+    for chunk in targets.chunks(batch) {
         let Some(reply) = replies.next().await else {
             break;
         };
@@ -51,8 +51,8 @@ pub async fn read_hashes(
                 return Err(e);
             }
         };
-        for (&id, reply) in chunk.iter().zip(replies) {
-            let shown = known.get(id.index()).and_then(Option::as_ref);
+        for (&(id, ref shown), reply) in chunk.iter().zip(replies) {
+            let shown = shown.as_ref();
             let decoded = match reply {
                 Ok(fields) => decode(id, &fields, shown),
                 Err(e) => Decoded::Unreadable {

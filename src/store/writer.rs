@@ -310,7 +310,8 @@ struct WriteOutcome {
 }
 
 /// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, several in flight
-/// (see `store::pipelined`), counting them in order up to the first failure. A key Redis refuses for its type fails only its own switch.
+/// (see `store::pipelined`), counting them in order up to the first failure. A key Redis
+/// refuses for its type fails only its own switch.
 async fn write_samples(
     pool: Pool,
     lock: Arc<tokio::sync::Mutex<()>>,
