@@ -17,6 +17,7 @@ use crate::model::SwitchId;
 use crate::simulate::{SwitchActor, SwitchModel, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
 use crate::systemd;
+use crate::threads::{self, Ingest};
 
 /// Messages a mailbox holds before `send` waits (actix's default; `do_send` never waits).
 const MAILBOX_CAPACITY: usize = 16;
@@ -73,17 +74,14 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let cache = Addr::<CacheActor>::new(mailbox);
     let (generator, metric) = http::bind(&config, &view, &cache, &metrics, &log)?;
 
-    // The writer and the cache each get a thread (an arbiter) of their own, with their own
-    // Redis pool, so ingest is not one thread's work: the switches run here, on the
-    // System's thread; the writer builds and sends batches and parses the replies on its
-    // thread; the cache reads Redis back and merges on its thread.
-    let cache_actor = CacheActor::new(
-        view.clone(),
-        sync,
-        t.simulate,
-        log.new(o!("actor" => "cache")),
-    );
+    // Ingest is three threads (arbiters), each named and scheduled as batch work (see
+    // `threads`): the switches draw samples on theirs; the writer builds and sends batches
+    // and parses the replies on its own, with its own Redis pool; the cache reads Redis back
+    // and merges on a third. The System's thread keeps signals and supervision.
+    let cache_log = log.new(o!("actor" => "cache"));
+    let cache_actor = CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone());
     Arbiter::new().spawn_fn(move || {
+        threads::enter(Ingest::Cache, &cache_log);
         Context::with_receiver(inbox).run(cache_actor);
     });
     let settings = WriterSettings {
@@ -96,7 +94,10 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let writer_pool = store::pool(r)?;
     let writer_cache = cache.clone();
     let writer_log = log.new(o!("actor" => "writer"));
-    let writer = RedisWriter::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+    let writer_thread = Arbiter::new();
+    let thread_log = writer_log.clone();
+    writer_thread.spawn_fn(move || threads::enter(Ingest::Writer, &thread_log));
+    let writer = RedisWriter::start_in_arbiter(&writer_thread.handle(), move |_| {
         RedisWriter::new(writer_pool, writer_cache, settings, writer_log)
     });
 
@@ -105,11 +106,16 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         info!(log, "Simulating switches."; "switches" => t.switches,
             "interval_s" => t.update_interval_seconds, "seed" => seed);
         let shared_writer = Arc::new(writer.clone());
-        for n in 0..t.switches {
-            let model = SwitchModel::new(seed, SwitchId(n));
-            let phase = phase(n, t.switches, t.interval());
-            SwitchActor::new(model, t.interval(), phase, shared_writer.clone()).start();
-        }
+        let (switches, interval) = (t.switches, t.interval());
+        let switches_log = log.new(o!("actor" => "switches"));
+        Arbiter::new().spawn_fn(move || {
+            threads::enter(Ingest::Switches, &switches_log);
+            for n in 0..switches {
+                let model = SwitchModel::new(seed, SwitchId(n));
+                let phase = phase(n, switches, interval);
+                SwitchActor::new(model, interval, phase, shared_writer.clone()).start();
+            }
+        });
     }
 
     // Serve only once the cache is complete, so no client sees a partial fabric. Redis

@@ -14,13 +14,12 @@
 //!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
-//! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order) and
-//! [`systemd`] (readiness and watchdog).
-//!
-//! Threads: the switch actors run on the System's thread, the writer and the cache on an
-//! arbiter each (see [`daemon::run`]), the HTTP workers on their own.
+//! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order),
+//! [`systemd`] (readiness and watchdog) and [`threads`] (which thread runs what, named and
+//! scheduled).
 
-#![forbid(unsafe_code)]
+// One exception, in `threads`: setting a thread's scheduling policy (no safe binding has it).
+#![deny(unsafe_code)]
 
 pub mod cache;
 pub mod config;
@@ -34,6 +33,7 @@ pub mod shutdown;
 pub mod simulate;
 pub mod store;
 pub mod systemd;
+pub mod threads;
 
 pub use config::Config;
 pub use daemon::{RunningDaemon, StartError, run};

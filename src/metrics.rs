@@ -60,22 +60,50 @@ impl Default for DaemonMetrics {
     }
 }
 
-impl DaemonMetrics {
-    /// Counts one HTTP request and its latency.
-    pub fn observe_request(
-        &self,
-        listener: &'static str,
-        route: &'static str,
-        status: u16,
-        seconds: f64,
-    ) {
-        let route_labels = [("listener", listener), ("route", route)];
-        self.http_requests
-            .get_or_create(&(route_labels, [("status", status)]))
-            .inc();
-        self.http_latency
-            .get_or_create(&route_labels)
-            .observe(seconds);
+/// One listener's request metrics as one HTTP worker counts them: the counter and histogram
+/// of each (route, status) are looked up in their families the first time that pair is seen
+/// and kept, so a request then costs a short scan instead of hashing its labels twice. The
+/// handles share their values with the families, so `/metrics` shows every worker's counts.
+#[derive(Debug)]
+pub struct RequestMetrics {
+    daemon: Arc<DaemonMetrics>,
+    listener: &'static str,
+    /// (route, status, requests, latency), in the order first seen: a handful per listener.
+    seen: Vec<(&'static str, u16, Counter, Histogram)>,
+}
+
+impl RequestMetrics {
+    pub fn new(daemon: Arc<DaemonMetrics>, listener: &'static str) -> RequestMetrics {
+        RequestMetrics {
+            daemon,
+            listener,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Counts one request to `route` answered with `status` after `seconds`.
+    pub fn observe(&mut self, route: &'static str, status: u16, seconds: f64) {
+        let at = match self
+            .seen
+            .iter()
+            .position(|(r, s, ..)| *s == status && *r == route)
+        {
+            Some(at) => at,
+            None => {
+                let route_labels = [("listener", self.listener), ("route", route)];
+                let d = &self.daemon;
+                let requests = d
+                    .http_requests
+                    .get_or_create(&(route_labels, [("status", status)]))
+                    .clone();
+                let latency = d.http_latency.get_or_create(&route_labels).clone();
+                self.seen.push((route, status, requests, latency));
+                self.seen.len() - 1
+            }
+        };
+        let (_, _, requests, latency) = &self.seen[at];
+        requests.inc();
+        latency.observe(seconds);
     }
 }
 
@@ -239,5 +267,40 @@ fn series(metric: Metric) -> (&'static str, MetricType, fn(f64) -> f64) {
             MetricType::Gauge,
             seconds,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn request_metrics_of_two_workers_add_up_per_route_and_status() {
+        let metrics = Metrics::new(CacheView::new(1, Duration::from_secs(1)));
+        let mut worker_a = RequestMetrics::new(metrics.daemon.clone(), "metric_server");
+        let mut worker_b = RequestMetrics::new(metrics.daemon.clone(), "metric_server");
+        worker_a.observe("/telemetry/", 200, 0.001);
+        worker_a.observe("/telemetry/", 200, 0.001);
+        worker_b.observe("/telemetry/", 200, 0.001);
+        worker_b.observe("/telemetry/", 304, 0.001);
+        worker_a.observe("/healthz", 200, 0.001);
+
+        let text = metrics.render();
+        let series = |route: &str, status: u16| {
+            format!(
+                "telemetryd_http_requests_total{{listener=\"metric_server\",route=\"{route}\",status=\"{status}\"}} "
+            )
+        };
+        assert!(text.contains(&(series("/telemetry/", 200) + "3")), "{text}");
+        assert!(text.contains(&(series("/telemetry/", 304) + "1")), "{text}");
+        assert!(text.contains(&(series("/healthz", 200) + "1")), "{text}");
+        assert!(
+            text.contains(
+                "telemetryd_http_request_duration_seconds_count{listener=\"metric_server\",route=\"/telemetry/\"} 4"
+            ),
+            "{text}"
+        );
     }
 }

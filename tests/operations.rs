@@ -150,3 +150,67 @@ async fn health_and_readiness_answer_on_both_listeners_and_report_redis() {
     assert!(text.contains("telemetryd_redis_up 0"), "{text}");
     daemon.shutdown().await;
 }
+
+/// Each thread of this process: (name, scheduling policy), from /proc.
+fn threads() -> Vec<(String, u32)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // Field 41 of stat is the policy; fields after the ")" closing the name start at 3.
+        let after_name = &stat[stat.rfind(')').unwrap() + 1..];
+        let policy = after_name.split_whitespace().nth(41 - 3).unwrap();
+        found.push((comm.trim().to_string(), policy.parse().unwrap()));
+    }
+    found
+}
+
+#[actix_web::test]
+async fn ingest_threads_are_named_and_batch_scheduled_while_http_and_control_are_not() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let redis = TestRedis::start();
+    let daemon = telemetryd::run(config(redis.port, 4, 0.2), logging::discard())
+        .await
+        .unwrap();
+    // Serving first: the HTTP workers start with the first requests' server poll.
+    let reply = get(&format!(
+        "http://{}/telemetry/switch-1/latency_ms",
+        daemon.metric_addr
+    ))
+    .await;
+    assert_eq!(reply.status, 200);
+    let ingest = ["switches", "redis-writer", "cache"];
+    let all = eventually(
+        "the three ingest threads",
+        Duration::from_secs(5),
+        || async {
+            let all = threads();
+            let named = ingest.iter().all(|name| all.iter().any(|(n, _)| n == name));
+            named.then_some(all)
+        },
+    )
+    .await;
+    for (name, policy) in &all {
+        let expected = if ingest.contains(&name.as_str()) {
+            SCHED_BATCH
+        } else {
+            SCHED_OTHER
+        };
+        assert_eq!(*policy, expected, "thread {name}: {all:?}");
+    }
+    // Both listeners' HTTP workers are among the normal ones.
+    assert!(
+        all.iter()
+            .filter(|(n, _)| n.starts_with("actix-rt"))
+            .count()
+            >= 2,
+        "{all:?}"
+    );
+    daemon.shutdown().await;
+}

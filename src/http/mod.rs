@@ -17,7 +17,6 @@ use std::time::Duration;
 use actix_web::dev::{HttpServiceFactory, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::from_fn;
 use actix_web::{
     App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Responder, guard, web,
 };
@@ -153,8 +152,7 @@ fn bind_one(
             .app_data(web::Data::new(shared.view.clone()))
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
-            .app_data(web::Data::new(request_log.clone()))
-            .wrap(from_fn(log::log_request))
+            .wrap(request_log.clone())
             .configure(routes)
             .configure(health::routes)
             .default_service(web::to(no_route))

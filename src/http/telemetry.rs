@@ -70,11 +70,11 @@ pub(crate) async fn all_no_slash(req: HttpRequest, view: web::Data<CacheView>) -
     )
 )]
 pub(crate) async fn one_switch(
+    req: HttpRequest,
     view: web::Data<CacheView>,
-    path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let snapshot = view.snapshot();
-    let state = find(&snapshot, &path)?;
+    let state = find(&snapshot, segment(&req, "switch_id"))?;
     Ok(json(
         cache::switch_json(&state.sample),
         snapshot.switch_stale(state),
@@ -94,19 +94,27 @@ pub(crate) async fn one_switch(
     )
 )]
 pub(crate) async fn one_metric(
+    req: HttpRequest,
     view: web::Data<CacheView>,
-    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (switch_id, metric_name) = path.into_inner();
+    let (switch_id, metric_name) = (segment(&req, "switch_id"), segment(&req, "metric"));
     let snapshot = view.snapshot();
-    let state = find(&snapshot, &switch_id)?;
-    let metric = Metric::parse(&metric_name).ok_or(ApiError::UnknownMetric {
-        switch_id,
-        metric: metric_name,
+    let state = find(&snapshot, switch_id)?;
+    let metric = Metric::parse(metric_name).ok_or_else(|| ApiError::UnknownMetric {
+        switch_id: switch_id.to_string(),
+        metric: metric_name.to_string(),
     })?;
     let sample = &state.sample;
     let body = cache::metric_json(sample.switch, metric, sample.value(metric));
     Ok(json(body, snapshot.switch_stale(state)))
+}
+
+/// A segment of the matched route pattern, as the router decoded it (every percent-escape
+/// but `%2F`, `%25` and `%2B`; none of them belongs in a switch id or metric name). Read in
+/// place rather than through `web::Path`, which copies each segment into a `String`.
+fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    // The route matched, so the segment is there; "" (an unknown switch) if it were not.
+    req.match_info().get(name).unwrap_or_default()
 }
 
 /// Resolves a switch id from the URL against the snapshot.

@@ -287,6 +287,24 @@ else
     fail "the unit is Type=notify and active" "$show"
 fi
 
+# b2. Under the unit's sandbox (SystemCallFilter), the three ingest threads are named and
+#     scheduled SCHED_BATCH (policy 3), and the daemon logged no warning about it.
+ingest_threads() {
+    local main
+    main=$(prop MainPID)
+    # comm, then field 41 of stat (the policy): the 39th field after "pid (comm) ".
+    ct sh -c "for t in /proc/$main/task/*; do echo \"\$(cat \$t/comm) \$(sed 's/^.*) //' \$t/stat | cut -d' ' -f39)\"; done"
+}
+threads=$(ingest_threads 2>&1 || true)
+sched_warnings=$(unit_journal | grep -F 'Cannot schedule' || true)
+if grep -qx 'switches 3' <<<"$threads" && grep -qx 'redis-writer 3' <<<"$threads" &&
+    grep -qx 'cache 3' <<<"$threads" && [ -z "$sched_warnings" ]; then
+    pass "threads switches, redis-writer and cache run SCHED_BATCH under the unit's syscall filter"
+else
+    fail "threads switches, redis-writer and cache run SCHED_BATCH under the unit's syscall filter" \
+        "threads (name policy):" "$threads" "warnings: ${sched_warnings:-(none)}"
+fi
+
 # c. Every request is logged, with its latency.
 for path in /telemetry/switch-2 /telemetry/switch-2/latency_ms /nope; do
     http_code "http://127.0.0.1:8080$path" >/dev/null
