@@ -43,10 +43,20 @@ impl fmt::Display for SwitchId {
     }
 }
 
-/// As its name, `switch-<n>`, written straight into the output (no `String` per id).
+/// As its name, `switch-<n>`, written straight into the output: put together on the stack
+/// with itoa, as a big body has one per switch (no `String`, no `fmt` machinery per id).
 impl Serialize for SwitchId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        const PREFIX: &[u8] = SwitchId::PREFIX.as_bytes();
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.0).as_bytes();
+        // A u32 has at most 10 digits.
+        let mut name = [0u8; PREFIX.len() + 10];
+        let len = PREFIX.len() + digits.len();
+        name[..PREFIX.len()].copy_from_slice(PREFIX);
+        name[PREFIX.len()..len].copy_from_slice(digits);
+        // ASCII throughout, so always valid UTF-8.
+        s.serialize_str(std::str::from_utf8(&name[..len]).unwrap_or_default())
     }
 }
 
@@ -215,6 +225,22 @@ mod tests {
             assert_eq!(SwitchId::parse(bad), None, "{bad}");
         }
         assert_eq!(SwitchId(7).to_string(), "switch-7");
+    }
+
+    #[test]
+    fn switch_ids_serialize_as_their_names_up_to_the_largest() {
+        for n in [0, 7, 10, 99_999, u32::MAX] {
+            let id = SwitchId(n);
+            assert_eq!(
+                serde_json::to_string(&id).unwrap(),
+                format!("\"{id}\""),
+                "switch {n}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&SwitchId(u32::MAX)).unwrap(),
+            "\"switch-4294967295\""
+        );
     }
 
     #[test]

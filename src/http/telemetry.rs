@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -133,10 +134,14 @@ fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, 
     }
 }
 
+/// A 200 with a JSON body and the staleness header, put together without a response builder
+/// (on the small route, the builder was a tenth of the handler's instructions).
 fn json(body: impl actix_web::body::MessageBody + 'static, stale: bool) -> HttpResponse {
     const JSON: HeaderValue = HeaderValue::from_static("application/json");
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, JSON))
-        .insert_header(stale_header(stale))
-        .body(body)
+    let mut response = HttpResponse::with_body(StatusCode::OK, body).map_into_boxed_body();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, JSON);
+    let (name, value) = stale_header(stale);
+    headers.insert(name, value);
+    response
 }
