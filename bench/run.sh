@@ -387,6 +387,22 @@ quiet_round() {
     stop_daemon
 }
 
+# ingest_threads: SWITCHES_TID, WRITER_TID and CACHE_TID of the running daemon, found by
+# the names the daemon gives its ingest threads (src/threads.rs).
+thread_named() {
+    local t
+    for t in /proc/"$DAEMON_PID"/task/*; do
+        if [[ $(cat "$t/comm" 2>/dev/null) == "$1" ]]; then basename "$t"; return 0; fi
+    done
+    echo "no thread named $1 in telemetryd" >&2
+    return 1
+}
+ingest_threads() {
+    SWITCHES_TID=$(thread_named switches)
+    WRITER_TID=$(thread_named redis-writer)
+    CACHE_TID=$(thread_named cache)
+}
+
 # preempted PID [TID...]: involuntary context switches so far of PID's threads, except the
 # TIDs listed (the ingest threads): in a pinned round, those of the busy HTTP worker.
 preempted() {
@@ -469,22 +485,6 @@ reads() {
         total=$((total + ${n:-0}))
     done
     echo "$total"
-}
-
-# ingest_threads: SWITCHES_TID, WRITER_TID and CACHE_TID of the running daemon, found by
-# the names the daemon gives its ingest threads (src/threads.rs).
-thread_named() {
-    local t
-    for t in /proc/"$DAEMON_PID"/task/*; do
-        if [[ $(cat "$t/comm" 2>/dev/null) == "$1" ]]; then basename "$t"; return 0; fi
-    done
-    echo "no thread named $1 in telemetryd" >&2
-    return 1
-}
-ingest_threads() {
-    SWITCHES_TID=$(thread_named switches)
-    WRITER_TID=$(thread_named redis-writer)
-    CACHE_TID=$(thread_named cache)
 }
 
 # ingest N [ID]: runs the daemon INGEST_WARMUP s, then samples the lag; sets R[ing.ID.*]
