@@ -136,9 +136,9 @@ PROFILES = {
         ("kernel: socket writes", ["__send", "sendto", "writev"]),
         ("kernel: socket reads", ["recvfrom", "__libc_recv", "readv"]),
         ("request log: match_pattern() matches the path again, for the metric label", ["match_pattern", "_root_rmap_fn"]),
-        ("actix-web router: regex match of the path (regex_lite)", ["regex_lite"]),
+        ("actix-web router: regex match of the path", ["regex"]),
         ("request log: slog record built and queued (even when filtered out)", ["slog"]),
-        ("request metrics: prometheus Family get_or_create + label Strings", ["observe_request"]),
+        ("request metrics: per-worker handles (RequestMetrics)", ["RequestMetrics"]),
         ("handler: path extraction, snapshot lookup, JSON body", ["one_metric", "metric_json", "actix_router::de"]),
         ("shared body: render / gzip / hash", ["render::", "flate2", "miniz", "SharedBody"]),
         ("copy of the body into actix-http's write buffer (memcpy)", ["memcpy", "memmove"]),
@@ -171,14 +171,18 @@ def thread_of(header, names):
     # `perf script` headers read "<comm> <tid> [cpu] ...": named threads first.
     if len(words) > 1 and words[1] in names:
         return names[words[1]]
+    # The daemon names its ingest threads (src/threads.rs); actix names the rest.
+    ingest = {"switches": "switches thread", "redis-writer": "writer thread", "cache": "cache thread"}
+    if name in ingest:
+        return ingest[name]
     if header.startswith("telemetryd-log"):
         return "log thread (telemetryd-log)"
     if header.startswith("actix-rt"):
-        return "HTTP workers, writer and cache (actix-rt arbiter threads)"
+        return "HTTP workers (actix-rt threads)"
     if header.startswith("actix-server"):
         return "acceptor (actix-server)"
     if header.startswith("telemetryd"):
-        return "switches thread (System arbiter)"
+        return "main thread (signals, supervision)"
     return name
 
 
@@ -193,8 +197,8 @@ def perfcat(path, profile, names=()):
         header = s.lstrip().split("\n", 1)[0]
         thread = thread_of(header, names)
         cats = by_thread.setdefault(thread, {})
-        if profile == "http" and thread.startswith("switches thread"):
-            name = "ingest: switch actors"
+        if profile == "http" and thread in ("switches thread", "writer thread", "cache thread"):
+            name = "ingest: " + thread
         else:
             for name, keys in PROFILES[profile]:
                 if any(k in s for k in keys):

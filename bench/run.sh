@@ -25,6 +25,7 @@ OUT=$ROOT/bench/out
 REPORT=$ROOT/BENCHMARKS.md
 DURATION=${BENCH_DURATION:-10}
 PIN_ROUNDS=${BENCH_PIN_ROUNDS:-3}
+((PIN_ROUNDS >= 1)) || { echo "BENCH_PIN_ROUNDS must be at least 1" >&2; exit 2; }
 CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 WORKERS=${BENCH_WORKERS:-2}
@@ -416,6 +417,15 @@ preempted() {
     echo "$total"
 }
 
+# set_ingest_policy batch|normal: the running daemon's ingest threads to SCHED_BATCH (as
+# shipped) or SCHED_OTHER, with chrt.
+set_ingest_policy() {
+    local flag=--batch tid
+    [[ $1 == normal ]] && flag=--other
+    for tid in "$SWITCHES_TID" "$WRITER_TID" "$CACHE_TID"; do chrt "$flag" -p 0 "$tid"; done
+    CMD[pin.chrt.$1]="for tid in <switches> <redis-writer> <cache>; do chrt $flag -p 0 \$tid; done"
+}
+
 # pinned_load KEY URL: one wrk run from CPU 0 against the running daemon, counting how often
 # its HTTP threads were preempted (R[KEY.preempted]).
 pinned_load() {
@@ -426,27 +436,30 @@ pinned_load() {
 }
 
 # pinned_round N: the small route with the server (1 worker per listener) on CPU 1 and wrk
-# (1 thread) on CPU 0, PIN_ROUNDS times alternating: telemetryd as shipped (ingest threads
-# SCHED_BATCH), the same daemon with its ingest threads switched to normal scheduling with
-# chrt (pin.td.batch / pin.td.normal), then the baseline's static and dynamic routes
-# (pin.bl.small / pin.bl.dyn). Medians over the rounds in R[pin.KIND.{rps,p50,p99,...}].
+# (1 thread) on CPU 0, PIN_ROUNDS rounds: a fresh daemon measured with its ingest threads as
+# shipped (SCHED_BATCH, pin.td.batch) and switched to normal scheduling with chrt
+# (pin.td.normal), the two in alternating order from round to round, then the baseline's
+# static and dynamic routes (pin.bl.small / pin.bl.dyn). Medians over the rounds in
+# R[pin.KIND.{rps,p50,p99,cpu,preempted}].
 pinned_round() {
-    local N=$1 B r kind f tid
+    local N=$1 B r kind f mode modes
     for r in $(seq "$PIN_ROUNDS"); do
         log "small route, $N switches, server on CPU 1 and wrk on CPU 0, round $r of $PIN_ROUNDS"
         rcli flushall >/dev/null
         # shellcheck disable=SC2046
         (cd "$OUT" && exec env $(daemon_env "$N" WARNING) TELEMETRYD_GENERATOR_SERVER__WORKERS=1 \
-            TELEMETRYD_METRIC_SERVER__WORKERS=1 taskset -c 1 "$BIN" 2>"$OUT/telemetryd-pinned.log") &
+            TELEMETRYD_METRIC_SERVER__WORKERS=1 taskset -c 1 "$BIN" 2>"$OUT/telemetryd-pinned-r$r.log") &
         DAEMON_PID=$!
         CMD[daemon.pinned]="$(daemon_cmd "$N" WARNING | sed 's/ target/ TELEMETRYD_GENERATOR_SERVER__WORKERS=1 TELEMETRYD_METRIC_SERVER__WORKERS=1 taskset -c 1 target/')"
         wait_ready
         ingest_threads
         sleep 2
-        pinned_load "pin.td.batch.r$r" "http://127.0.0.1:$MET_PORT/telemetry/switch-7/latency_ms"
-        for tid in "$SWITCHES_TID" "$WRITER_TID" "$CACHE_TID"; do chrt --other -p 0 "$tid"; done
-        CMD[pin.chrt]="for tid in <switches> <redis-writer> <cache>; do chrt --other -p 0 \$tid; done"
-        pinned_load "pin.td.normal.r$r" "http://127.0.0.1:$MET_PORT/telemetry/switch-7/latency_ms"
+        if ((r % 2)); then modes="batch normal"; else modes="normal batch"; fi
+        for mode in $modes; do
+            set_ingest_policy "$mode"
+            sleep 1
+            pinned_load "pin.td.$mode.r$r" "http://127.0.0.1:$MET_PORT/telemetry/switch-7/latency_ms"
+        done
         stop_daemon
         taskset -c 1 "$BASELINE" --dir "$OUT/bodies-$N" --port "$BASE_PORT" --workers 1 &
         BASE_PID=$!
@@ -780,10 +793,11 @@ EOF
         echo "(\`taskset -c 1\`) and wrk (1 thread, ${CONNS} connections, ${DURATION} s) on CPU 0 only; ${FIRST_READ} switches,"
         echo "telemetryd at a 1 s interval (its ingest shares CPU 1):"
         echo
-        echo "Medians of ${PIN_ROUNDS} alternating rounds (each round's figures in brackets). \"HTTP threads preempted\""
+        echo "Medians of ${PIN_ROUNDS} rounds (each round's figures in brackets); each round starts a fresh daemon"
+        echo "and measures it with its ingest threads as shipped and switched by \`chrt\`, in alternating order. \"HTTP threads preempted\""
         echo "counts the involuntary context switches of telemetryd's threads other than the three ingest"
         echo "threads during the run (in practice, the metric listener's one worker): how often something"
-        echo "took the core from it. The second telemetryd row is the same daemon after \`chrt --other\`"
+        echo "took the core from it. The second telemetryd row is the same daemon with \`chrt --other\` having"
         echo "put its ingest threads back to normal scheduling (as shipped they are \`SCHED_BATCH\`, see"
         echo "\`src/threads.rs\`)."
         echo
@@ -869,8 +883,9 @@ EOF
     echo "daemon (empty Redis, level WARNING), ${INGEST_WARMUP} s after start, then ${INGEST_SAMPLES} reads of every switch's"
     echo "\`updated_at\` with \`examples/ingest_lag.rs\` (pipelined HGET, 1000 keys per pipeline),"
     echo "${INGEST_EVERY} s apart. CPU is (utime+stime) from \`/proc/<pid>/stat\` over that window (100 % = one"
-    echo "core), split by thread: the switch actors run on the System's thread, the writer and the"
-    echo "cache on a thread (an actix arbiter) each, with their own Redis connections. Peak RSS is VmHWM. HSET/s is Redis's \`INFO commandstats\` over the window:"
+    echo "core), split by thread: the switch actors, the writer and the cache run on a thread (an"
+    echo "actix arbiter) each, named \`switches\`, \`redis-writer\` and \`cache\`; the writer and the cache"
+    echo "have their own Redis connections. Peak RSS is VmHWM. HSET/s is Redis's \`INFO commandstats\` over the window:"
     echo "every sample reaches Redis when it equals the number of switches. Hash reads/s are the"
     echo "HGETALL, HMGET and HGET calls over the window, less ingest_lag's own HGETs. Sizes stop at the first"
     echo "that fails; one size between the last pass and the first failure is tried in addition."
@@ -1024,7 +1039,9 @@ fi
         name=${k#*:}
         echo "| $name at ${LAST_READ} switches >= 0.8x baseline serving the same bytes | $(ratio "${R[td.$LAST_READ.$key.rps]}" "${R[bl.$LAST_READ.$key.rps]}")x (${R[td.$LAST_READ.$key.rps]} vs ${R[bl.$LAST_READ.$key.rps]} req/s) | $(yesno "$(big_ok "$key")") |"
     done
-    if ((HAVE_PINNING)); then
+    if ((!HAVE_PINNING)); then
+        echo "| small route p99 < 2 ms at ${CONNS} connections, wrk on a core of its own | not measured: no taskset or fewer than 2 cores | **not met** |"
+    else
         echo "| small route p99 < 2 ms at ${CONNS} connections, wrk on a core of its own (${FIRST_READ} switches, median of ${PIN_ROUNDS} rounds) | telemetryd ${R[pin.td.batch.p99]} ms (rounds: ${R[pin.td.batch.all.p99]}); baseline ${R[pin.bl.small.p99]} ms static, ${R[pin.bl.dyn.p99]} ms dynamic | $(yesno "$(lt "${R[pin.td.batch.p99]}" 2)") |"
     fi
     echo "$ing_line"
@@ -1063,8 +1080,10 @@ fi
     if ((HAVE_PINNING)); then
         echo "# small route, server on CPU 1, wrk on CPU 0"
         echo "(cd bench/out && ${CMD[daemon.pinned]})"
+        echo "# each round, in alternating order:"
+        echo "${CMD[pin.chrt.batch]}"
         echo "${CMD[pin.td.batch]}"
-        echo "${CMD[pin.chrt]}"
+        echo "${CMD[pin.chrt.normal]}"
         echo "${CMD[pin.td.normal]}"
         echo "${CMD[baseline.pinned]}"
         echo "${CMD[pin.bl.small]}"

@@ -39,9 +39,18 @@ pub struct RunningDaemon {
     pub metric_addr: SocketAddr,
     pub(crate) listeners: [ServerHandle; 2],
     pub(crate) writer: Addr<RedisWriter>,
+    pub(crate) threads: IngestThreads,
     pub(crate) log: Logger,
     pub(crate) stop_timeout: Duration,
     view: CacheView,
+}
+
+/// The arbiters (threads) of the ingest, kept to stop them in order (see `shutdown`).
+pub(crate) struct IngestThreads {
+    /// None when not simulating.
+    pub switches: Option<Arbiter>,
+    pub writer: Arbiter,
+    pub cache: Arbiter,
 }
 
 impl RunningDaemon {
@@ -80,7 +89,8 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     // and merges on a third. The System's thread keeps signals and supervision.
     let cache_log = log.new(o!("actor" => "cache"));
     let cache_actor = CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone());
-    Arbiter::new().spawn_fn(move || {
+    let cache_thread = Arbiter::new();
+    cache_thread.spawn_fn(move || {
         threads::enter(Ingest::Cache, &cache_log);
         Context::with_receiver(inbox).run(cache_actor);
     });
@@ -101,6 +111,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         RedisWriter::new(writer_pool, writer_cache, settings, writer_log)
     });
 
+    let mut switches_thread = None;
     if t.simulate {
         let seed = t.seed.unwrap_or_else(rand::random);
         info!(log, "Simulating switches."; "switches" => t.switches,
@@ -108,7 +119,8 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         let shared_writer = Arc::new(writer.clone());
         let (switches, interval) = (t.switches, t.interval());
         let switches_log = log.new(o!("actor" => "switches"));
-        Arbiter::new().spawn_fn(move || {
+        let thread = Arbiter::new();
+        thread.spawn_fn(move || {
             threads::enter(Ingest::Switches, &switches_log);
             for n in 0..switches {
                 let model = SwitchModel::new(seed, SwitchId(n));
@@ -116,6 +128,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
                 SwitchActor::new(model, interval, phase, shared_writer.clone()).start();
             }
         });
+        switches_thread = Some(thread);
     }
 
     // Serve only once the cache is complete, so no client sees a partial fabric. Redis
@@ -142,6 +155,11 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         metric_addr: metric.addr,
         listeners: [generator.handle, metric.handle],
         writer,
+        threads: IngestThreads {
+            switches: switches_thread,
+            writer: writer_thread,
+            cache: cache_thread,
+        },
         log,
         stop_timeout: config.shutdown.timeout(),
         view,

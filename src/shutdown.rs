@@ -3,9 +3,11 @@
 //! Order, and why:
 //! 1. Both listeners stop accepting and finish the requests in flight. They go first so
 //!    that no client is answered by a daemon that has already stopped writing.
-//! 2. The writer stops taking samples, waits for the write in flight, and writes every
+//! 2. The switches' thread stops, so no sample is drawn after the final flush.
+//! 3. The writer stops taking samples, waits for the write in flight, and writes every
 //!    pending sample: Redis ends with the latest state of every switch.
-//! 3. `main` returns, dropping the actix System and with it the switch and cache actors.
+//! 4. The writer's and the cache's threads stop (also when the bound ran out), so a
+//!    stopped daemon leaves no thread behind in the process that ran it (tests run many).
 //!
 //! All of it is bounded by `shutdown.timeout_seconds`. A second SIGTERM or SIGINT during
 //! the sequence exits at once (see `main`).
@@ -39,6 +41,9 @@ impl RunningDaemon {
         let sequence = async {
             let [a, b] = &self.listeners;
             futures_util::future::join(a.stop(true), b.stop(true)).await;
+            if let Some(switches) = &self.threads.switches {
+                switches.stop();
+            }
             match self.writer.send(Flush).await {
                 Ok(Ok(flushed)) => Stopped::Clean { flushed },
                 Ok(Err(error)) => {
@@ -51,6 +56,8 @@ impl RunningDaemon {
         let outcome = tokio::time::timeout(self.stop_timeout, sequence)
             .await
             .unwrap_or(Stopped::TimedOut);
+        self.threads.writer.stop();
+        self.threads.cache.stop();
         info!(log, "Stopped."; "outcome" => ?outcome, "took_ms" => started.elapsed().as_millis() as u64);
         outcome
     }

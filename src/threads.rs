@@ -1,18 +1,21 @@
-//! The daemon's threads, as an operator sees them (`top -H`, `ps -L -o comm,cls`):
+//! The daemon's threads, as an operator sees them (`top -H`, `ps -L -o tid,comm,cls`):
 //!
 //! | thread | name | scheduling | runs |
 //! |---|---|---|---|
 //! | main | `telemetryd` | normal | signals, the listeners' supervision, the watchdog |
-//! | ingest | `switches` | batch | every switch actor and its timer |
+//! | ingest | `switches` | batch | every switch actor and its timer (only when simulating) |
 //! | ingest | `redis-writer` | batch | the writer: building, sending and confirming batches |
 //! | ingest | `cache` | batch | the cache: reading Redis back, merging, publishing |
-//! | HTTP workers | actix-server's | normal | both listeners' requests |
+//! | HTTP workers | `actix-rt\|system…` (actix's) | normal | both listeners' requests |
+//! | acceptor | `actix-server ac…` (actix's) | normal | accepting connections |
+//! | log | `telemetryd-log` | normal | writing log lines (slog-async) |
 //!
 //! Ingest threads run under `SCHED_BATCH`: same share of the CPU as any other thread, but
 //! a waking ingest thread does not preempt a running HTTP worker. Ingest wakes often (at
-//! 1,000 switches, one timer and one writer wake-up per sample): measured with the HTTP
-//! worker and the ingest sharing one core under load, the worker was preempted 5,230 times
-//! in 6 s with normal scheduling and 1,496 with batch (`bench/run.sh` reports both).
+//! 1,000 switches, one timer and one writer wake-up per sample), and each preemption stalls
+//! every request the worker has in flight. `bench/run.sh` counts how often the HTTP worker
+//! is preempted with the ingest as shipped and after `chrt --other` (BENCHMARKS.md, "p99 with
+//! the load generator on a core of its own").
 
 use std::ffi::CStr;
 
@@ -37,16 +40,17 @@ impl Ingest {
     }
 }
 
-/// Names the calling thread after `role` and schedules it as batch work. Neither can fail
-/// on Linux short of a seccomp filter denying it; a failure is logged and the thread keeps
-/// running as it was.
+/// Schedules the calling thread as batch work and names it after `role`. Neither fails on
+/// Linux with glibc unless a seccomp filter denies it (the systemd unit allows both); a
+/// failure is logged and the thread keeps running as it was.
 pub fn enter(role: Ingest, log: &Logger) {
-    if let Err(error) = rustix::thread::set_name(role.name()) {
-        warn!(log, "Cannot name the thread."; "thread" => ?role, "error" => %error);
-    }
+    // Scheduled first, named second: a thread with the ingest name is already batch work.
     if let Err(error) = schedule_as_batch() {
         warn!(log, "Cannot schedule the thread as batch work; HTTP latency may suffer under ingest.";
             "thread" => ?role, "error" => %error);
+    }
+    if let Err(error) = rustix::thread::set_name(role.name()) {
+        warn!(log, "Cannot name the thread."; "thread" => ?role, "error" => %error);
     }
 }
 

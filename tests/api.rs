@@ -165,6 +165,21 @@ async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405
         (404, "switch-01".into())
     );
 
+    // The 404s echo what the client asked for, percent-escapes decoded, even the ones
+    // the router keeps encoded (%2F, %25, %2B).
+    let r = get(&format!("http://{m}/telemetry/a%2Fb%2Bc%25")).await;
+    assert_eq!(
+        (r.status, r.json()["switch_id"].clone()),
+        (404, "a/b+c%".into())
+    );
+    let r = get(&format!("http://{m}/telemetry/a%2Fb/latency_ms")).await;
+    assert_eq!(
+        (r.status, r.json()["switch_id"].clone()),
+        (404, "a/b".into())
+    );
+    let r = get(&format!("http://{m}/telemetry/switch-1/x%25%2F")).await;
+    assert_eq!((r.status, r.json()["metric"].clone()), (404, "x%/".into()));
+
     let r = get(&format!("http://{m}/telemetry/switch-1/latency")).await;
     assert_eq!(r.status, 404);
     let body = r.json();

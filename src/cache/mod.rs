@@ -80,6 +80,10 @@ pub struct CacheActor {
     warned: HashSet<SwitchId>,
     last_publish: Instant,
     publish_scheduled: bool,
+    /// The switch list of a snapshot no reader held any more when it was replaced: the next
+    /// publication copies into it instead of allocating a new one (at 100,000 switches,
+    /// about 10 MB ten times a second).
+    spare: Vec<Option<SwitchState>>,
 }
 
 impl CacheActor {
@@ -98,6 +102,7 @@ impl CacheActor {
             warned: HashSet::new(),
             last_publish: Instant::now(),
             publish_scheduled: false,
+            spare: Vec::new(),
         }
     }
 
@@ -120,18 +125,23 @@ impl CacheActor {
 
     fn publish(&mut self) {
         self.last_publish = Instant::now();
-        let states: Vec<Option<SwitchState>> = self.slots.iter().map(|s| s.shown).collect();
+        let mut states = std::mem::take(&mut self.spare);
+        states.clear();
+        states.extend(self.slots.iter().map(|s| s.shown));
         let loaded = if self.simulating {
             states.iter().all(Option::is_some)
         } else {
             self.synced_once
         };
-        self.view.publish(Snapshot::new(
+        let replaced = self.view.publish(Snapshot::new(
             states,
             self.redis.clone(),
             loaded,
             self.sync.every,
         ));
+        if let Some(old) = replaced {
+            self.spare = old.switches;
+        }
     }
 
     /// Reads Redis back. A daemon that only serves reads every field of every switch; a

@@ -190,7 +190,39 @@ impl CacheView {
         self.0.load_full()
     }
 
-    pub(super) fn publish(&self, snapshot: Snapshot) {
-        self.0.store(Arc::new(snapshot));
+    /// Makes `snapshot` the latest. Hands back the one it replaces when no reader holds it
+    /// any more, for its allocations to be reused.
+    pub(super) fn publish(&self, snapshot: Snapshot) -> Option<Snapshot> {
+        Arc::try_unwrap(self.0.swap(Arc::new(snapshot))).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(switches: usize) -> Snapshot {
+        Snapshot::new(
+            vec![None; switches],
+            RedisStatus::default(),
+            true,
+            Duration::from_secs(1),
+        )
+    }
+
+    #[test]
+    fn publishing_hands_back_the_replaced_snapshot_only_once_no_reader_holds_it() {
+        let view = CacheView::new(3, Duration::from_secs(1));
+        let held = view.snapshot();
+        assert!(
+            view.publish(snapshot(4)).is_none(),
+            "a reader still holds it"
+        );
+        drop(held);
+        let replaced = view
+            .publish(snapshot(5))
+            .expect("nobody holds the 4-switch one");
+        assert_eq!(replaced.switches.len(), 4);
+        assert_eq!(view.snapshot().switches.len(), 5);
     }
 }

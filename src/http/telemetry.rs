@@ -103,7 +103,7 @@ pub(crate) async fn one_metric(
     let state = find(&snapshot, switch_id)?;
     let metric = Metric::parse(metric_name).ok_or_else(|| ApiError::UnknownMetric {
         switch_id: switch_id.to_string(),
-        metric: metric_name.to_string(),
+        metric: decoded(metric_name),
     })?;
     let sample = &state.sample;
     let body = cache::metric_json(sample.switch, metric, sample.value(metric));
@@ -118,10 +118,17 @@ fn segment<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
     req.match_info().get(name).unwrap_or_default()
 }
 
+/// A segment fully decoded, for an error that echoes it (what `web::Path` would have given).
+fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Resolves a switch id from the URL against the snapshot.
 fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, ApiError> {
     let unknown = || ApiError::UnknownSwitch {
-        switch_id: switch_id.to_string(),
+        switch_id: decoded(switch_id),
         switches: snapshot.fabric_size(),
     };
     let switch = SwitchId::parse(switch_id).ok_or_else(unknown)?;
