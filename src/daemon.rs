@@ -83,6 +83,9 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let cache = Addr::<CacheActor>::new(mailbox);
     let (generator, metric) = http::bind(&config, &view, &cache, &metrics, &log)?;
 
+    // Every fallible step comes before the first thread starts, so an error leaves none behind.
+    let writer_pool = store::pool(r)?;
+
     // Ingest is three threads (arbiters), each named and scheduled as batch work (see
     // `threads`): the switches draw samples on theirs; the writer builds and sends batches
     // and parses the replies on its own, with its own Redis pool; the cache reads Redis back
@@ -101,7 +104,6 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         timeout: r.timeout(),
         metrics: metrics.daemon.clone(),
     };
-    let writer_pool = store::pool(r)?;
     let writer_cache = cache.clone();
     let writer_log = log.new(o!("actor" => "writer"));
     let writer_thread = Arbiter::new();
