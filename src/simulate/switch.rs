@@ -59,9 +59,17 @@ impl Actor for SwitchActor {
     }
 }
 
-/// The phase of switch `index` of `count`: evenly spaced over one interval.
+/// Phases are whole multiples of this. Switches whose phases fall in the same step sample
+/// together, so the switches' thread and the writer wake once per step rather than once per
+/// switch: at 1,000 switches every 1 s, 100 wake-ups a second instead of 1,000.
+pub const PHASE_STEP: Duration = Duration::from_millis(10);
+
+/// The phase of switch `index` of `count`: evenly spaced over one interval, rounded down to
+/// a whole `PHASE_STEP`.
 pub fn phase(index: u32, count: u32, interval: Duration) -> Duration {
-    interval.mul_f64(f64::from(index) / f64::from(count.max(1)))
+    let even = interval.mul_f64(f64::from(index) / f64::from(count.max(1)));
+    let steps = even.as_nanos() / PHASE_STEP.as_nanos();
+    PHASE_STEP * u32::try_from(steps).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -74,5 +82,24 @@ mod tests {
         assert_eq!(phase(0, 4, i), Duration::ZERO);
         assert_eq!(phase(1, 4, i), Duration::from_millis(2500));
         assert_eq!(phase(3, 4, i), Duration::from_millis(7500));
+    }
+
+    #[test]
+    fn phases_are_whole_steps_so_switches_sample_in_groups() {
+        let second = Duration::from_secs(1);
+        let phases: Vec<Duration> = (0..1000).map(|n| phase(n, 1000, second)).collect();
+        assert!(
+            phases
+                .iter()
+                .all(|p| p.as_nanos() % PHASE_STEP.as_nanos() == 0)
+        );
+        assert!(phases.iter().all(|p| *p < second));
+        assert_eq!(
+            (phase(9, 1000, second), phase(10, 1000, second)),
+            (Duration::ZERO, PHASE_STEP)
+        );
+        let mut distinct = phases.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 100, "one group per 10 ms step");
     }
 }
