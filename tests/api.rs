@@ -203,6 +203,10 @@ async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405
 
     for url in [
         format!("http://{m}/nope"),
+        format!("http://{m}/telemetryx"),
+        format!("http://{m}/telemetry//latency_ms"),
+        format!("http://{m}/telemetry/switch-1/"),
+        format!("http://{m}/telemetry/switch-1/latency_ms/x"),
         format!("http://{g}/telemetry/"),
         format!("http://{m}/counters"),
     ] {

@@ -44,6 +44,18 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
             .status,
         200
     );
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-1")).await.status,
+        200
+    );
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/switch-9")).await.status,
+        404
+    );
+    assert_eq!(
+        get(&format!("http://{m}/telemetry/a/b/c")).await.status,
+        404
+    );
     eventually("a write to Redis", Duration::from_secs(5), || async {
         let text = get(&format!("http://{m}/metrics")).await.body;
         (!text.contains("telemetryd_redis_writes_total 0\n")).then_some(())
@@ -76,9 +88,20 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
         text.contains("# TYPE telemetry_packet_errors_total counter"),
         "{text}"
     );
-    assert!(text.contains(
-        "telemetryd_http_requests_total{listener=\"metric_server\",route=\"/telemetry/{switch_id}/{metric}\",status=\"200\"} 1"
-    ), "{text}");
+    // Every request is counted under the route it took, never under its raw path.
+    for series in [
+        r#"route="/telemetry/{switch_id}/{metric}",status="200"} 1"#,
+        r#"route="/telemetry/{switch_id}",status="200"} 1"#,
+        r#"route="/telemetry/{switch_id}",status="404"} 1"#,
+        r#"route="unmatched",status="404"} 1"#,
+    ] {
+        let line = format!("telemetryd_http_requests_total{{listener=\"metric_server\",{series}");
+        assert!(text.contains(&line), "no {line} in:\n{text}");
+    }
+    assert!(
+        !text.contains("switch-9") && !text.contains("a/b/c"),
+        "{text}"
+    );
     assert!(
         text.contains("telemetryd_http_request_duration_seconds_bucket{"),
         "{text}"

@@ -18,7 +18,8 @@ use actix_web::dev::{HttpServiceFactory, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{
-    App, FromRequest, Handler, HttpRequest, HttpResponse, HttpServer, Responder, guard, web,
+    App, FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, HttpServer, Responder,
+    guard, web,
 };
 use slog::Logger;
 
@@ -185,9 +186,17 @@ const ROUTES: [&str; 8] = [
     "/readyz",
 ];
 
+/// The route of a request its handler found itself (see `telemetry::by_switch`), as a
+/// request extension: one of `ROUTES`.
+#[derive(Clone, Copy)]
+struct RouteLabel(&'static str);
+
 /// The route a request matched, for metrics: its pattern, `other` for a route not in
 /// `ROUTES` (the API docs), `unmatched` when none matched.
 fn route_label(req: &HttpRequest) -> &'static str {
+    if let Some(RouteLabel(route)) = req.extensions().get::<RouteLabel>() {
+        return route;
+    }
     match req.match_name() {
         Some(name) => ROUTES
             .iter()
@@ -216,6 +225,14 @@ where
                 .to(handler),
         )
         .default_service(web::to(method_not_allowed))
+}
+
+/// Whether a request's method is one every route answers (GET or HEAD).
+fn is_read(method: &actix_web::http::Method) -> bool {
+    matches!(
+        *method,
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    )
 }
 
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
