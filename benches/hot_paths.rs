@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use telemetryd::cache::{RedisStatus, Snapshot, SwitchState};
+use telemetryd::cache::{BigBody, CacheView, RedisStatus, Snapshot, SwitchState};
 use telemetryd::model::SwitchId;
 use telemetryd::simulate::SwitchModel;
 use telemetryd::store::codec::encode_into;
@@ -32,6 +32,7 @@ fn sample_model(c: &mut Criterion) {
 
 fn render(c: &mut Criterion) {
     let states = fabric(10_000);
+    let view = CacheView::new(10_000, Duration::from_secs(1));
     let snapshot = || {
         Snapshot::new(
             states.clone(),
@@ -43,21 +44,21 @@ fn render(c: &mut Criterion) {
     c.bench_function("counters_csv 10k switches", |b| {
         b.iter_batched(
             snapshot,
-            |s| black_box(s.counters_csv().bytes.len()),
+            |s| black_box(view.body(&s, BigBody::Counters, false).bytes.len()),
             criterion::BatchSize::LargeInput,
         )
     });
     c.bench_function("telemetry_json 10k switches", |b| {
         b.iter_batched(
             snapshot,
-            |s| black_box(s.telemetry_json().bytes.len()),
+            |s| black_box(view.body(&s, BigBody::Telemetry, false).bytes.len()),
             criterion::BatchSize::LargeInput,
         )
     });
     c.bench_function("telemetry_json gzip 10k switches", |b| {
         b.iter_batched(
             snapshot,
-            |s| black_box(s.telemetry_json().gzip().len()),
+            |s| black_box(view.body(&s, BigBody::Telemetry, true).gzip().len()),
             criterion::BatchSize::LargeInput,
         )
     });

@@ -8,6 +8,7 @@
 //! interval, unless this daemon holds something newer than the read could have seen (a
 //! write confirmed after the read began, or a sample Redis has not taken yet).
 
+mod bodies;
 mod render;
 mod snapshot;
 
@@ -26,10 +27,9 @@ use crate::store::StoreError;
 use crate::store::codec::Decoded;
 use crate::store::reader::{read_hashes, read_stamps};
 
+pub use bodies::{BigBody, SharedBody};
 pub use render::{metric_json, switch_json};
-pub use snapshot::{
-    CacheView, Lookup, RedisStatus, STALE_INTERVALS, SharedBody, Snapshot, SwitchState,
-};
+pub use snapshot::{CacheView, Lookup, RedisStatus, STALE_INTERVALS, Snapshot, SwitchState};
 
 /// How the cache reads Redis back.
 #[derive(Clone, Debug)]

@@ -1,8 +1,6 @@
 //! Rendering the cache's state as the bytes clients get: CSV for `/counters`, JSON for
 //! `/telemetry`. Pure functions, checked against golden strings.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -18,18 +16,18 @@ pub fn counters_csv(states: &[Option<SwitchState>]) -> Vec<u8> {
     let header = std::iter::once("switch_id").chain(METRICS.iter().map(|m| m.name()));
     // Writing to a Vec cannot fail; the csv crate only reports I/O errors.
     out.write_record(header).expect("writing to memory");
-    // One scratch string for every field: no allocation per value.
+    // One scratch string for every value: no allocation per value.
     let mut field = String::with_capacity(32);
-    let mut write_field = |out: &mut csv::Writer<Vec<u8>>, value: &dyn std::fmt::Display| {
-        field.clear();
-        // Formatting into a String cannot fail.
-        let _ = write!(field, "{value}");
-        out.write_field(&field).expect("writing to memory");
-    };
     for state in states.iter().flatten() {
-        write_field(&mut out, &state.sample.switch);
-        for (_, value) in state.sample.values() {
-            write_field(&mut out, &value);
+        let sample = &state.sample;
+        sample
+            .switch
+            .with_name(|name| out.write_field(name))
+            .expect("writing to memory");
+        for (_, value) in sample.values() {
+            field.clear();
+            value.push_text(&mut field);
+            out.write_field(&field).expect("writing to memory");
         }
         out.write_record(None::<&[u8]>).expect("writing to memory");
     }

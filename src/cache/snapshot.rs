@@ -5,9 +5,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 
-use super::render;
+use super::bodies::{BigBody, LatestBodies, SharedBody};
 use crate::model::{Sample, SwitchId, now_unix_ms};
 
 /// A sample older than this many update intervals counts as stale.
@@ -55,55 +54,9 @@ pub struct Snapshot {
     pub oldest_ms: Option<u64>,
     /// Age beyond which a sample is stale (`STALE_INTERVALS` update intervals).
     stale_after: Duration,
-    csv: OnceLock<SharedBody>,
-    json: OnceLock<SharedBody>,
-}
-
-/// A body many requests share: rendered once per snapshot, gzipped at most once, and
-/// identified by an ETag derived from its bytes (so identical content keeps its tag across
-/// snapshots and restarts).
-#[derive(Debug)]
-pub struct SharedBody {
-    pub bytes: Bytes,
-    /// Strong ETag of `bytes`, quoted.
-    pub etag: String,
-    gzip: OnceLock<Bytes>,
-}
-
-impl SharedBody {
-    pub fn new(bytes: Vec<u8>) -> SharedBody {
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&bytes, &mut hasher);
-        let etag = format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher));
-        SharedBody {
-            bytes: bytes.into(),
-            etag,
-            gzip: OnceLock::new(),
-        }
-    }
-
-    /// The gzip-compressed body, compressed by the first request that asks for it.
-    pub fn gzip(&self) -> Bytes {
-        self.gzip
-            .get_or_init(|| {
-                use std::io::Write;
-                // Fast compression: these bodies are numbers and names, which compress
-                // well even at level 1, and a scrape should not wait on deflate.
-                let mut gz = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(self.bytes.len() / 4),
-                    flate2::Compression::fast(),
-                );
-                // Writing into memory cannot fail.
-                let _ = gz.write_all(&self.bytes);
-                gz.finish().unwrap_or_default().into()
-            })
-            .clone()
-    }
-
-    /// The ETag of the gzip-compressed body (a different representation, so another tag).
-    pub fn gzip_etag(&self) -> String {
-        format!("{}-gz\"", self.etag.trim_end_matches('"'))
-    }
+    /// The big bodies, rendered by the first request that needs them (see `bodies.rs`).
+    pub(super) csv: OnceLock<Arc<SharedBody>>,
+    pub(super) json: OnceLock<Arc<SharedBody>>,
 }
 
 impl Snapshot {
@@ -154,24 +107,15 @@ impl Snapshot {
             None => Lookup::Unknown,
         }
     }
-
-    /// The `/counters` body, rendered by the first request that needs it.
-    pub fn counters_csv(&self) -> &SharedBody {
-        self.csv
-            .get_or_init(|| SharedBody::new(render::counters_csv(&self.switches)))
-    }
-
-    /// The `/telemetry` body, rendered by the first request that needs it.
-    pub fn telemetry_json(&self) -> &SharedBody {
-        self.json
-            .get_or_init(|| SharedBody::new(render::telemetry_json(&self.switches)))
-    }
 }
 
 /// The read side of the cache, shared with every HTTP worker: the latest published
-/// snapshot. Only the cache actor publishes.
+/// snapshot, and the big bodies last rendered. Only the cache actor publishes.
 #[derive(Clone, Debug)]
-pub struct CacheView(Arc<ArcSwap<Snapshot>>);
+pub struct CacheView {
+    current: Arc<ArcSwap<Snapshot>>,
+    bodies: Arc<LatestBodies>,
+}
 
 impl CacheView {
     /// A view of an empty cache for a fabric of `switches` sampled every `interval`.
@@ -182,18 +126,27 @@ impl CacheView {
             false,
             interval,
         );
-        CacheView(Arc::new(ArcSwap::from_pointee(empty)))
+        CacheView {
+            current: Arc::new(ArcSwap::from_pointee(empty)),
+            bodies: Arc::default(),
+        }
     }
 
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.0.load_full()
+        self.current.load_full()
+    }
+
+    /// `route`'s body for `snapshot` (the latest, or one taken a moment ago), gzipped if
+    /// `gzip`; while another worker renders it, the one rendered before.
+    pub fn body(&self, snapshot: &Snapshot, route: BigBody, gzip: bool) -> Arc<SharedBody> {
+        self.bodies.body(snapshot, route, gzip)
     }
 
     /// Makes `snapshot` the latest. Hands back the one it replaces when no reader holds it
     /// any more, for its allocations to be reused.
     pub(super) fn publish(&self, snapshot: Snapshot) -> Option<Snapshot> {
-        Arc::try_unwrap(self.0.swap(Arc::new(snapshot))).ok()
+        Arc::try_unwrap(self.current.swap(Arc::new(snapshot))).ok()
     }
 }
 

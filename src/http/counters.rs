@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{read, shared_body};
-use crate::cache::CacheView;
+use crate::cache::{BigBody, CacheView};
 
 /// Adds the generator API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -13,11 +13,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /counters`: the cached CSV body, rendered once per change of the cache.
 async fn counters(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
-    let snapshot = view.snapshot();
-    shared_body::respond(
-        &req,
-        snapshot.counters_csv(),
-        "text/csv; charset=utf-8",
-        snapshot.all_stale(),
-    )
+    shared_body::respond(&req, &view, BigBody::Counters, "text/csv; charset=utf-8")
 }

@@ -1,6 +1,6 @@
-//! Answering with a body many requests share (`/counters`, `/telemetry/`): `304 Not
-//! Modified` when the client already has it (If-None-Match), gzip when the client accepts
-//! it, and the staleness header either way.
+//! Answering with a body many requests share (`/counters`, `/telemetry/`, see
+//! `cache/bodies.rs`): `304 Not Modified` when the client already has it (If-None-Match),
+//! gzip when the client accepts it, and the staleness header either way.
 
 use actix_web::http::header::{
     self, AcceptEncoding, ContentEncoding, ETag, Encoding, EntityTag, Header, IfNoneMatch,
@@ -8,16 +8,19 @@ use actix_web::http::header::{
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::stale_header;
-use crate::cache::SharedBody;
+use crate::cache::{BigBody, CacheView};
 
-/// The response to `req` for `body`.
+/// The response to `req` for `route`'s body, from the latest snapshot.
 pub fn respond(
     req: &HttpRequest,
-    body: &SharedBody,
+    view: &CacheView,
+    route: BigBody,
     content_type: &str,
-    stale: bool,
 ) -> HttpResponse {
     let gzip = accepts_gzip(req);
+    let snapshot = view.snapshot();
+    let body = view.body(&snapshot, route, gzip);
+    let stale = snapshot.all_stale();
     let etag = if gzip {
         body.gzip_etag()
     } else {

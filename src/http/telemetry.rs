@@ -10,7 +10,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use super::error::ApiError;
 use super::openapi::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
 use super::{RouteLabel, read, shared_body, stale_header};
-use crate::cache::{self, CacheView, Lookup, Snapshot, SwitchState};
+use crate::cache::{self, BigBody, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
 
@@ -103,13 +103,7 @@ pub(crate) async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
 pub(crate) async fn all(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
-    let snapshot = view.snapshot();
-    shared_body::respond(
-        &req,
-        snapshot.telemetry_json(),
-        "application/json",
-        snapshot.all_stale(),
-    )
+    shared_body::respond(&req, &view, BigBody::Telemetry, "application/json")
 }
 
 /// The same as `/telemetry/`, as the prototype also answered it without the slash.
