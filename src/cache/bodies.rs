@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use actix_web::http::header::HeaderValue;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 
@@ -28,12 +29,14 @@ pub enum BigBody {
 
 /// A body many requests share: rendered once per snapshot, gzipped at most once, and
 /// identified by an ETag derived from its bytes (so identical content keeps its tag across
-/// snapshots and restarts).
+/// snapshots and restarts). The tags are kept as header values, built once per body.
 #[derive(Debug)]
 pub struct SharedBody {
     pub bytes: Bytes,
     /// Strong ETag of `bytes`, quoted.
-    pub etag: String,
+    pub etag: HeaderValue,
+    /// ETag of the gzip-compressed body (a different representation, so another tag).
+    pub gzip_etag: HeaderValue,
     gzip: OnceLock<Bytes>,
 }
 
@@ -41,10 +44,13 @@ impl SharedBody {
     pub fn new(bytes: Vec<u8>) -> SharedBody {
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hash::hash(&bytes, &mut hasher);
-        let etag = format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher));
+        let hash = std::hash::Hasher::finish(&hasher);
+        // Hex digits and quotes: always a valid header value.
+        let tag = |suffix| HeaderValue::from_str(&format!("\"{hash:016x}{suffix}\"")).ok();
         SharedBody {
             bytes: bytes.into(),
-            etag,
+            etag: tag("").unwrap_or(HeaderValue::from_static("\"\"")),
+            gzip_etag: tag("-gz").unwrap_or(HeaderValue::from_static("\"-gz\"")),
             gzip: OnceLock::new(),
         }
     }
@@ -70,11 +76,6 @@ impl SharedBody {
     /// Whether the gzip-compressed body is ready (no request will wait for it).
     pub fn is_gzipped(&self) -> bool {
         self.gzip.get().is_some()
-    }
-
-    /// The ETag of the gzip-compressed body (a different representation, so another tag).
-    pub fn gzip_etag(&self) -> String {
-        format!("{}-gz\"", self.etag.trim_end_matches('"'))
     }
 }
 

@@ -14,6 +14,8 @@ use crate::cache::{self, BigBody, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
 
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
 /// Adds the metrics API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read("/telemetry", all_no_slash))
@@ -103,7 +105,7 @@ pub(crate) async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
 pub(crate) async fn all(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
-    shared_body::respond(&req, &view, BigBody::Telemetry, "application/json")
+    shared_body::respond(&req, &view, BigBody::Telemetry, APPLICATION_JSON)
 }
 
 /// The same as `/telemetry/`, as the prototype also answered it without the slash.
@@ -187,10 +189,9 @@ fn find<'a>(snapshot: &'a Snapshot, switch_id: &str) -> Result<&'a SwitchState, 
 /// A 200 with a JSON body and the staleness header, put together without a response builder
 /// (on the small route, the builder was a tenth of the handler's instructions).
 fn json(body: impl actix_web::body::MessageBody + 'static, stale: bool) -> HttpResponse {
-    const JSON: HeaderValue = HeaderValue::from_static("application/json");
     let mut response = HttpResponse::with_body(StatusCode::OK, body).map_into_boxed_body();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, JSON);
+    headers.insert(header::CONTENT_TYPE, APPLICATION_JSON);
     let (name, value) = stale_header(stale);
     headers.insert(name, value);
     response
