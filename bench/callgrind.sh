@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per request on the small route, counted by callgrind: telemetryd's
-# /telemetry/switch-7/latency_ms against the baseline's static /small and its dynamic
-# /telemetry/switch-7/latency_ms, each served by one worker under valgrind.
+# Instructions per request, counted by callgrind, each server with one worker under valgrind:
+# - the small route: telemetryd's /telemetry/switch-7/latency_ms against the baseline's
+#   static /small and its dynamic /telemetry/switch-7/latency_ms;
+# - a big body with gzip: telemetryd's /counters against the baseline's, same bytes.
 #
 #   bench/callgrind.sh            # after `cargo build --release --bins --examples`
 #
@@ -34,17 +35,20 @@ cleanup() {
 trap cleanup EXIT
 
 # measure NAME URL COMMAND...: runs COMMAND under callgrind (with the environment in the
-# array SERVER_ENV), loads URL with wrk for 10 s, stops it with SIGINT and prints the worker
-# thread's instructions per request.
+# array SERVER_ENV), waits for READY_URL (default URL) to answer, loads URL with wrk for 10 s
+# (with the arguments in WRK_ARGS), stops it with SIGINT and prints the worker thread's
+# instructions per request.
 SERVER_ENV=()
+WRK_ARGS=()
+READY_URL=""
 measure() {
     local name=$1 url=$2 reqs ir
     shift 2
     env "${SERVER_ENV[@]}" valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/$name.out" \
         "$@" 2>"$OUT/$name.valgrind.log" &
     SERVER_PID=$!
-    for _ in $(seq 300); do curl -sf -o /dev/null "$url" && break; sleep 0.2; done
-    wrk -t1 -c8 -d10s "$url" >"$OUT/$name.wrk.txt"
+    for _ in $(seq 300); do curl -sf -o /dev/null "${READY_URL:-$url}" && break; sleep 0.2; done
+    wrk -t1 -c8 -d10s "${WRK_ARGS[@]}" "$url" >"$OUT/$name.wrk.txt"
     kill -INT "$SERVER_PID"
     wait "$SERVER_PID" || true
     SERVER_PID=""
@@ -60,15 +64,26 @@ if [[ ! -f $BODIES/small.body ]]; then
 fi
 for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 # 1000 switches with the ingest quiet (one sample each at start), one worker per listener.
-SERVER_ENV=(TELEMETRYD_TELEMETRY__SWITCHES=1000 TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS=3600
+TD_ENV=(TELEMETRYD_TELEMETRY__SWITCHES=1000 TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS=3600
     TELEMETRYD_TELEMETRY__SEED=42 TELEMETRYD_LOGGING__LEVEL=WARNING TELEMETRYD_LOGGING__FILE=
     TELEMETRYD_REDIS__PORT="$REDIS_PORT" TELEMETRYD_GENERATOR_SERVER__PORT=$((PORT + 1))
     TELEMETRYD_METRIC_SERVER__PORT=$PORT TELEMETRYD_GENERATOR_SERVER__WORKERS=1
     TELEMETRYD_METRIC_SERVER__WORKERS=1)
+# Once every switch has its sample (readyz), the snapshot changes no more: what is counted is
+# serving, not rendering.
+SERVER_ENV=("${TD_ENV[@]}")
+READY_URL=http://127.0.0.1:$PORT/readyz
 measure telemetryd "http://127.0.0.1:$PORT/telemetry/switch-7/latency_ms" "$BIN"
+WRK_ARGS=(-H "Accept-Encoding: gzip")
+measure telemetryd-counters-gzip "http://127.0.0.1:$((PORT + 1))/counters" "$BIN"
+WRK_ARGS=()
 SERVER_ENV=()
+READY_URL=""
 measure baseline-static "http://127.0.0.1:$PORT/small" \
     "$BASELINE" --dir "$BODIES" --port "$PORT" --workers 1
 measure baseline-dynamic "http://127.0.0.1:$PORT/telemetry/switch-7/latency_ms" \
+    "$BASELINE" --dir "$BODIES" --port "$PORT" --workers 1
+WRK_ARGS=(-H "Accept-Encoding: gzip")
+measure baseline-counters-gzip "http://127.0.0.1:$PORT/counters" \
     "$BASELINE" --dir "$BODIES" --port "$PORT" --workers 1
 echo "per-function detail: callgrind_annotate --inclusive=yes $OUT/<name>.out-<thread>"
