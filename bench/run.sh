@@ -703,6 +703,8 @@ pin_verdict() {
         yesno 1
     elif [[ $(lt "${R[pin.bl.small.p99]}" 2) == 0 ]]; then
         echo "**not met**; the limit: the baseline's own p99 was ${R[pin.bl.small.p99]} ms"
+    elif [[ $(lt "${R[pin.td.quiet.p99]}" 2) == 1 ]]; then
+        echo "**not met** with the ingest sharing the core; met with it quiet"
     else
         yesno 0
     fi
@@ -1061,13 +1063,26 @@ fi
     echo "| target | measured | |"
     echo "|---|---|---|"
     for N in $READ_SIZES; do
-        echo "| small route >= 0.8x baseline, ${N} switches (p99 at ${CONNS} connections with wrk on the same cores, for reference) | $(ratio "${R[td.$N.small.rps]}" "${R[bl.$N.small.rps]}")x (${R[td.$N.small.rps]} vs ${R[bl.$N.small.rps]} req/s; $(ratio "${R[td.$N.small.rps]}" "${R[bl.$N.dyn.rps]}")x against the baseline's dynamic route), p99 ${R[td.$N.small.p99]} ms (baseline ${R[bl.$N.small.p99]} ms) | $(yesno "$(small_ok "$N")") |"
+        echo "| small route >= 0.8x baseline, ${N} switches (p99 at ${CONNS} connections with wrk on the same cores, see below) | $(ratio "${R[td.$N.small.rps]}" "${R[bl.$N.small.rps]}")x (${R[td.$N.small.rps]} vs ${R[bl.$N.small.rps]} req/s; $(ratio "${R[td.$N.small.rps]}" "${R[bl.$N.dyn.rps]}")x against the baseline's dynamic route), p99 ${R[td.$N.small.p99]} ms (baseline ${R[bl.$N.small.p99]} ms) | $(yesno "$(small_ok "$N")") |"
     done
     for k in "csv:\`/counters\`" "json:\`/telemetry/\`" "csvgz:\`/counters\` with gzip" "jsongz:\`/telemetry/\` with gzip"; do
         key=${k%%:*}
         name=${k#*:}
         echo "| $name at ${LAST_READ} switches >= 0.8x baseline serving the same bytes | $(ratio "${R[td.$LAST_READ.$key.rps]}" "${R[bl.$LAST_READ.$key.rps]}")x (${R[td.$LAST_READ.$key.rps]} vs ${R[bl.$LAST_READ.$key.rps]} req/s) | $(yesno "$(big_ok "$key")") |"
     done
+    # The p99 target as the issue sets it: the whole process on this machine, wrk included.
+    local_td=$(for N in $READ_SIZES; do echo "${R[td.$N.small.p99]}"; done | paste -sd/ | sed 's#/# / #g')
+    local_bl=$(for N in $READ_SIZES; do echo "${R[bl.$N.small.p99]}"; done | paste -sd/ | sed 's#/# / #g')
+    td_max=$(for N in $READ_SIZES; do echo "${R[td.$N.small.p99]}"; done | sort -g | tail -1)
+    bl_min=$(for N in $READ_SIZES; do echo "${R[bl.$N.small.p99]}"; done | sort -g | head -1)
+    if [[ $(lt "$td_max" 2) == 1 ]]; then
+        verdict=$(yesno 1)
+    elif [[ $(lt "$bl_min" 2) == 0 ]]; then
+        verdict="**not met**; the limit: the baseline's own p99 was ${local_bl} ms"
+    else
+        verdict=$(yesno 0)
+    fi
+    echo "| small route p99 < 2 ms at ${CONNS} connections, whole process with wrk on the same ${R[nproc]} cores (${READ_SIZES// / \/ } switches) | telemetryd ${local_td} ms; baseline ${local_bl} ms | $verdict |"
     if ((!HAVE_PINNING)); then
         echo "| small route p99 < 2 ms at ${CONNS} connections, wrk on a core of its own | not measured: no taskset or fewer than 2 cores | **not met** |"
     else
