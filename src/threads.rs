@@ -12,8 +12,9 @@
 //!
 //! Ingest threads run under `SCHED_BATCH`: same share of the CPU as any other thread, but
 //! a waking ingest thread does not preempt a running HTTP worker. Ingest wakes often (at
-//! 1,000 switches, one timer and one writer wake-up per sample), and each preemption stalls
-//! every request the worker has in flight. `bench/run.sh` counts how often the HTTP worker
+//! 1,000 switches every 1 s, about 100 times a second: once per `PHASE_STEP` of the
+//! switches' timers, and the writer after them), and each preemption stalls every request
+//! the worker has in flight. `bench/run.sh` counts how often the HTTP worker
 //! is preempted with the ingest as shipped and after `chrt --other` (BENCHMARKS.md, "p99 with
 //! the load generator on a core of its own").
 

@@ -221,7 +221,7 @@ where
         .name(path)
         .route(
             web::route()
-                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .guard(guard::fn_guard(|ctx| is_read(&ctx.head().method)))
                 .to(handler),
         )
         .default_service(web::to(method_not_allowed))
@@ -235,14 +235,24 @@ fn is_read(method: &actix_web::http::Method) -> bool {
     )
 }
 
-async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NoRoute {
+/// The 404 for a path no route takes.
+fn no_route_error(req: &HttpRequest) -> ApiError {
+    ApiError::NoRoute {
         path: req.path().to_string(),
-    })
+    }
+}
+
+/// The 405 for a method other than those `is_read` accepts.
+fn method_not_allowed_error(req: &HttpRequest) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+    }
+}
+
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(no_route_error(&req))
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed {
-        method: req.method().to_string(),
-    })
+    Err(method_not_allowed_error(&req))
 }

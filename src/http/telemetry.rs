@@ -69,21 +69,13 @@ impl<'a> SwitchRoute<'a> {
 /// switch; 404 for other paths, 405 for methods other than GET and HEAD (as `read` answers).
 async fn by_switch(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse {
     let Some(route) = SwitchRoute::parse(req.match_info().unprocessed()) else {
-        return ApiError::NoRoute {
-            path: req.path().to_string(),
-        }
-        .error_response();
+        return super::no_route_error(&req).error_response();
     };
     req.extensions_mut().insert(RouteLabel(route.pattern()));
-    let answer = if !super::is_read(req.method()) {
-        Err(ApiError::MethodNotAllowed {
-            method: req.method().to_string(),
-        })
-    } else {
-        match route {
-            SwitchRoute::Switch(switch_id) => one_switch(&view, switch_id),
-            SwitchRoute::Metric(switch_id, metric) => one_metric(&view, switch_id, metric),
-        }
+    let answer = match route {
+        _ if !super::is_read(req.method()) => Err(super::method_not_allowed_error(&req)),
+        SwitchRoute::Switch(switch_id) => one_switch(&view, switch_id),
+        SwitchRoute::Metric(switch_id, metric) => one_metric(&view, switch_id, metric),
     };
     answer.unwrap_or_else(|error| error.error_response())
 }
