@@ -5,7 +5,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use telemetryd::cache::{BigBody, CacheView, RedisStatus, Snapshot, SwitchState};
+use telemetryd::cache::{BigBody, CacheView, Snapshot, SwitchState};
+use telemetryd::messages::RedisState;
 use telemetryd::model::SwitchId;
 use telemetryd::simulate::SwitchModel;
 use telemetryd::store::codec::encode_into;
@@ -36,7 +37,7 @@ fn render(c: &mut Criterion) {
     let snapshot = || {
         Snapshot::new(
             states.clone(),
-            RedisStatus::default(),
+            RedisState::Unknown,
             true,
             Duration::from_secs(1),
         )

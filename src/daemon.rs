@@ -102,6 +102,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         batch_size: r.batch_size,
         flush_interval: Duration::from_millis(r.flush_interval_ms),
         timeout: r.timeout(),
+        simulating: t.simulate,
         metrics: metrics.daemon.clone(),
     };
     let writer_cache = cache.clone();

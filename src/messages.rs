@@ -1,6 +1,8 @@
 //! Every message the actors exchange, on one page, in the order data flows:
 //! switch -> writer -> (Redis) -> cache.
 
+use std::time::Instant;
+
 use actix::Message;
 
 use crate::model::Sample;
@@ -19,13 +21,46 @@ pub struct Stored {
     pub in_redis: bool,
 }
 
-/// The writer's view of Redis changed (RedisWriter -> cache), for the health report.
+/// A component's view of Redis changed (RedisWriter -> cache), for the health report.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct RedisHealth {
-    pub up: bool,
-    /// The error that took Redis down, when `up` is false.
-    pub error: Option<String>,
+pub struct RedisHealth(pub RedisState);
+
+/// What is known of Redis.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RedisState {
+    /// No write or read has had an outcome yet.
+    #[default]
+    Unknown,
+    Up,
+    /// The last attempt failed, as have all since `since`.
+    Down {
+        since: Instant,
+        error: String,
+    },
+}
+
+impl RedisState {
+    /// The state's name, as `/readyz` reports it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RedisState::Unknown => "unknown",
+            RedisState::Up => "up",
+            RedisState::Down { .. } => "down",
+        }
+    }
+
+    /// The error that took Redis down, while down.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            RedisState::Down { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        *self == RedisState::Up
+    }
 }
 
 /// Write every pending sample now and stop accepting new ones (shutdown -> RedisWriter).

@@ -162,7 +162,7 @@ impl Metrics {
         );
         registry.register(
             "telemetryd_redis_up",
-            "1 while Redis takes writes, 0 while it does not",
+            "1 while Redis answers (writes while simulating, reads otherwise), else 0",
             d.redis_up.clone(),
         );
         registry.register(

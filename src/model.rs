@@ -365,7 +365,13 @@ mod tests {
             return Ok(());
         }
         let back: f64 = ours.parse().expect("gauge text parses as a float");
-        proptest::prop_assert_eq!(back.to_bits(), v.to_bits(), "{} reads back as {}", ours, back);
+        proptest::prop_assert_eq!(
+            back.to_bits(),
+            v.to_bits(),
+            "{} reads back as {}",
+            ours,
+            back
+        );
         proptest::prop_assert_eq!(ours.len(), display.len(), "{} vs Display {}", ours, display);
         proptest::prop_assert!(!ours.contains('e') && !ours.ends_with(".0"), "{}", ours);
         Ok(())

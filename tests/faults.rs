@@ -316,3 +316,47 @@ async fn a_key_of_the_wrong_type_does_not_stop_the_writer_for_other_switches() {
     assert!(!text.contains("Redis unreachable"), "{text}");
     daemon.shutdown().await;
 }
+
+/// A server that wants a password, and none configured: `/readyz` says `NOAUTH` (not the
+/// broken pipe Redis leaves when it drops an unauthenticated client's long command), the
+/// failed reads are counted, and the log has one warning, not one per switch.
+#[actix_web::test]
+async fn a_missing_redis_password_is_reported_as_noauth_once_and_counted() {
+    let redis = TestRedis::start_with(free_port(), &["--requirepass", "s3cret-pw"]);
+    for simulate in [true, false] {
+        let (log, lines) = capture_logger();
+        let mut c = config(redis.port, 300, 0.2);
+        c.telemetry.simulate = simulate;
+        let daemon = telemetryd::run(c, log).await.unwrap();
+        let m = daemon.metric_addr;
+        let body = eventually("NOAUTH in /readyz", Duration::from_secs(5), || async {
+            let body = get(&format!("http://{m}/readyz")).await.json();
+            let noauth = body["redis"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("NOAUTH"));
+            noauth.then_some(body)
+        })
+        .await;
+        assert_eq!(
+            body["redis"]["state"], "down",
+            "simulate={simulate}: {body}"
+        );
+        // Several reads (one per 0.2 s interval) fail, each counted, none logged again.
+        eventually(
+            "three failed reads counted",
+            Duration::from_secs(5),
+            || async {
+                let text = get(&format!("http://{m}/metrics")).await.body;
+                let errors = metric(&text, "telemetryd_redis_read_errors_total")?;
+                let up = metric(&text, "telemetryd_redis_up")?;
+                (errors >= 3.0 && up == 0.0).then_some(())
+            },
+        )
+        .await;
+        let text = log_text(&lines);
+        let warnings: Vec<&str> = text.lines().filter(|l| l.contains("level=WARN")).collect();
+        assert_eq!(warnings.len(), 1, "simulate={simulate}: {text}");
+        assert!(warnings[0].contains("NOAUTH"), "{}", warnings[0]);
+        daemon.shutdown().await;
+    }
+}

@@ -58,7 +58,9 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
     );
     eventually("a write to Redis", Duration::from_secs(5), || async {
         let text = get(&format!("http://{m}/metrics")).await.body;
-        (!text.contains("telemetryd_redis_writes_total 0\n")).then_some(())
+        metric(&text, "telemetryd_redis_writes_total")
+            .filter(|n| *n > 0.0)
+            .map(drop)
     })
     .await;
 
@@ -89,33 +91,53 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
         "{text}"
     );
     // Every request is counted under the route it took, never under its raw path.
-    for series in [
-        r#"route="/telemetry/{switch_id}/{metric}",status="200"} 1"#,
-        r#"route="/telemetry/{switch_id}",status="200"} 1"#,
-        r#"route="/telemetry/{switch_id}",status="404"} 1"#,
-        r#"route="unmatched",status="404"} 1"#,
+    for (labels, count) in [
+        (
+            r#"route="/telemetry/{switch_id}/{metric}",status="200""#,
+            1.0,
+        ),
+        (r#"route="/telemetry/{switch_id}",status="200""#, 1.0),
+        (r#"route="/telemetry/{switch_id}",status="404""#, 1.0),
+        (r#"route="unmatched",status="404""#, 1.0),
     ] {
-        let line = format!("telemetryd_http_requests_total{{listener=\"metric_server\",{series}");
-        assert!(text.contains(&line), "no {line} in:\n{text}");
+        let series =
+            format!("telemetryd_http_requests_total{{listener=\"metric_server\",{labels}}}");
+        assert_eq!(metric(&text, &series), Some(count), "{series} in:\n{text}");
     }
     assert!(
         !text.contains("switch-9") && !text.contains("a/b/c"),
         "{text}"
     );
-    assert!(
-        text.contains("telemetryd_http_request_duration_seconds_bucket{"),
+    assert_eq!(
+        metric(
+            &text,
+            r#"telemetryd_http_request_duration_seconds_count{listener="metric_server",route="/telemetry/{switch_id}"}"#
+        ),
+        Some(2.0),
         "{text}"
     );
-    for name in [
-        "telemetryd_redis_up 1",
-        "telemetryd_switches 3",
-        "telemetryd_redis_write_errors_total 0",
-        "telemetryd_redis_batch_size_count ",
-        "telemetryd_writer_pending_samples ",
-        "telemetryd_cache_age_seconds ",
-        "telemetryd_redis_reads_total ",
+    for (series, value) in [
+        ("telemetryd_redis_up", Some(1.0)),
+        ("telemetryd_switches", Some(3.0)),
+        ("telemetryd_redis_write_errors_total", Some(0.0)),
+        ("telemetryd_redis_read_errors_total", Some(0.0)),
     ] {
-        assert!(text.contains(name), "no {name} in:\n{text}");
+        assert_eq!(metric(&text, series), value, "{series} in:\n{text}");
+    }
+    for series in [
+        "telemetryd_redis_batch_size_count",
+        "telemetryd_redis_writes_total",
+        "telemetryd_redis_samples_written_total",
+    ] {
+        let n = metric(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        assert!(n >= 1.0, "{series} {n}");
+    }
+    for series in [
+        "telemetryd_writer_pending_samples",
+        "telemetryd_cache_age_seconds",
+        "telemetryd_redis_reads_total",
+    ] {
+        assert!(metric(&text, series).is_some(), "no {series} in:\n{text}");
     }
     let (ok, report) = promtool_check(&text);
     assert!(ok && report.trim().is_empty(), "promtool: {report}");
@@ -170,8 +192,39 @@ async fn health_and_readiness_answer_on_both_listeners_and_report_redis() {
     let text = get(&format!("http://{}/metrics", daemon.metric_addr))
         .await
         .body;
-    assert!(text.contains("telemetryd_redis_up 0"), "{text}");
+    assert_eq!(metric(&text, "telemetryd_redis_up"), Some(0.0), "{text}");
     daemon.shutdown().await;
+}
+
+/// `telemetryd_redis_up` follows Redis in both modes: the writer's view while simulating,
+/// the reads' view when only serving.
+#[actix_web::test]
+async fn the_redis_up_gauge_reads_1_while_redis_answers_and_0_while_it_is_gone() {
+    for simulate in [true, false] {
+        let mut redis = TestRedis::start();
+        let mut c = config(redis.port, 3, 0.2);
+        c.telemetry.simulate = simulate;
+        let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+        let url = format!("http://{}/metrics", daemon.metric_addr);
+        let up = || async { metric(&get(&url).await.body, "telemetryd_redis_up") };
+        eventually("telemetryd_redis_up 1", Duration::from_secs(5), || async {
+            (up().await == Some(1.0)).then_some(())
+        })
+        .await;
+        redis.kill();
+        eventually("telemetryd_redis_up 0", Duration::from_secs(5), || async {
+            (up().await == Some(0.0)).then_some(())
+        })
+        .await;
+        let _back = TestRedis::start_on(redis.port);
+        eventually(
+            "telemetryd_redis_up 1 again",
+            Duration::from_secs(5),
+            || async { (up().await == Some(1.0)).then_some(()) },
+        )
+        .await;
+        daemon.shutdown().await;
+    }
 }
 
 /// Each thread of this process: (name, scheduling policy, thread id), from /proc.

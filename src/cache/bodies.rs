@@ -165,7 +165,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cache::snapshot::{RedisStatus, SwitchState};
+    use crate::cache::snapshot::SwitchState;
+    use crate::messages::RedisState;
     use crate::model::{Sample, SwitchId};
 
     fn snapshot(latency_ms: f64) -> Snapshot {
@@ -182,7 +183,7 @@ mod tests {
                 sample,
                 in_redis: true,
             })],
-            RedisStatus::default(),
+            RedisState::Unknown,
             true,
             Duration::from_secs(1),
         )

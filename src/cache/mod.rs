@@ -18,18 +18,19 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use deadpool_redis::Pool;
-use slog::{Logger, debug, info, warn};
+use slog::{Logger, warn};
 
-use crate::messages::{Ping, RedisHealth, Stored};
+use crate::messages::{Ping, RedisHealth, RedisState, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
 use crate::store::StoreError;
 use crate::store::codec::Decoded;
+use crate::store::health::Health;
 use crate::store::reader::{read_hashes, read_stamps};
 
 pub use bodies::{BigBody, SharedBody};
 pub use render::{metric_json, switch_json};
-pub use snapshot::{CacheView, Lookup, RedisStatus, STALE_INTERVALS, Snapshot, SwitchState};
+pub use snapshot::{CacheView, Lookup, STALE_INTERVALS, Snapshot, SwitchState};
 
 /// How the cache reads Redis back.
 #[derive(Clone, Debug)]
@@ -67,15 +68,16 @@ pub struct CacheActor {
     log: Logger,
     view: CacheView,
     slots: Vec<Slot>,
-    redis: RedisStatus,
+    /// Redis as the writer sees it (reported while simulating).
+    redis: RedisState,
+    /// Redis as the reads see it (reported when only serving).
+    reads: Health,
     sync: SyncSettings,
     /// Whether this daemon simulates the switches: then the cache is loaded once every
     /// switch has a sample; otherwise once Redis has been read.
     simulating: bool,
     syncing: bool,
     synced_once: bool,
-    /// Whether the last read of Redis worked, to log changes once.
-    reads_ok: Option<bool>,
     /// Switches whose hash we already warned about; cleared when it reads cleanly again.
     warned: HashSet<SwitchId>,
     last_publish: Instant,
@@ -89,16 +91,23 @@ pub struct CacheActor {
 impl CacheActor {
     pub fn new(view: CacheView, sync: SyncSettings, simulating: bool, log: Logger) -> CacheActor {
         let switches = view.snapshot().switches.len();
+        // The writer reports Redis while simulating; otherwise the reads are all there is.
+        let reads = Health::new(
+            log.clone(),
+            !simulating,
+            (!simulating).then(|| sync.metrics.redis_up.clone()),
+            None,
+        );
         CacheActor {
             log,
             view,
             slots: vec![Slot::default(); switches],
-            redis: RedisStatus::default(),
+            redis: RedisState::Unknown,
+            reads,
             sync,
             simulating,
             syncing: false,
             synced_once: false,
-            reads_ok: None,
             warned: HashSet::new(),
             last_publish: Instant::now(),
             publish_scheduled: false,
@@ -133,12 +142,14 @@ impl CacheActor {
         } else {
             self.synced_once
         };
-        let replaced = self.view.publish(Snapshot::new(
-            states,
-            self.redis.clone(),
-            loaded,
-            self.sync.every,
-        ));
+        let redis = if self.simulating {
+            self.redis.clone()
+        } else {
+            self.reads.state().clone()
+        };
+        let replaced = self
+            .view
+            .publish(Snapshot::new(states, redis, loaded, self.sync.every));
         if let Some(old) = replaced {
             self.spare = old.switches;
         }
@@ -224,34 +235,11 @@ impl CacheActor {
             }
             Err(error) => {
                 self.sync.metrics.redis_read_errors.inc();
-                if self.reads_ok != Some(false) {
-                    // The writer reports outages; only a read-only daemon has to say it here.
-                    if self.simulating {
-                        debug!(self.log, "Cannot read Redis back; serving the cache."; "error" => %error);
-                    } else {
-                        warn!(self.log, "Cannot read Redis; serving the cache and retrying."; "error" => %error);
-                    }
-                }
-                self.reads_ok = Some(false);
-                if !self.simulating {
-                    self.redis = RedisStatus {
-                        up: Some(false),
-                        error: Some(error.to_string()),
-                    };
-                }
+                self.reads.failed(&error);
                 return;
             }
         };
-        if self.reads_ok == Some(false) && !self.simulating {
-            info!(self.log, "Reading Redis again.");
-        }
-        self.reads_ok = Some(true);
-        if !self.simulating {
-            self.redis = RedisStatus {
-                up: Some(true),
-                error: None,
-            };
-        }
+        self.reads.succeeded();
         // Switches not listed read exactly as the cache shows them, so they read cleanly.
         let listed: HashSet<SwitchId> = changes.iter().map(|(id, _)| *id).collect();
         self.warned.retain(|id| listed.contains(id));
@@ -330,11 +318,8 @@ impl Handler<Stored> for CacheActor {
 impl Handler<RedisHealth> for CacheActor {
     type Result = ();
 
-    fn handle(&mut self, msg: RedisHealth, ctx: &mut Context<Self>) {
-        self.redis = RedisStatus {
-            up: Some(msg.up),
-            error: msg.error,
-        };
+    fn handle(&mut self, RedisHealth(state): RedisHealth, ctx: &mut Context<Self>) {
+        self.redis = state;
         self.publish_soon(ctx);
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::bodies::{BigBody, LatestBodies, SharedBody};
+use crate::messages::RedisState;
 use crate::model::{Sample, SwitchId, now_unix_ms};
 
 /// A sample older than this many update intervals counts as stale.
@@ -18,15 +19,6 @@ pub struct SwitchState {
     pub sample: Sample,
     /// Whether Redis is known to hold this sample. False while a write is pending or failed.
     pub in_redis: bool,
-}
-
-/// What the cache knows of Redis.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RedisStatus {
-    /// None until the first write or read has an outcome.
-    pub up: Option<bool>,
-    /// The last error, while down.
-    pub error: Option<String>,
 }
 
 /// The answer to "what does the cache say about this switch".
@@ -42,7 +34,7 @@ pub enum Lookup<'a> {
 #[derive(Debug)]
 pub struct Snapshot {
     pub switches: Vec<Option<SwitchState>>,
-    pub redis: RedisStatus,
+    pub redis: RedisState,
     /// Whether the cache holds its initial state (every simulated switch has a sample, or
     /// the first read from Redis is done).
     pub loaded: bool,
@@ -62,7 +54,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn new(
         switches: Vec<Option<SwitchState>>,
-        redis: RedisStatus,
+        redis: RedisState,
         loaded: bool,
         interval: Duration,
     ) -> Snapshot {
@@ -122,7 +114,7 @@ impl CacheView {
     pub fn new(switches: u32, interval: Duration) -> CacheView {
         let empty = Snapshot::new(
             vec![None; switches as usize],
-            RedisStatus::default(),
+            RedisState::Unknown,
             false,
             interval,
         );
@@ -157,7 +149,7 @@ mod tests {
     fn snapshot(switches: usize) -> Snapshot {
         Snapshot::new(
             vec![None; switches],
-            RedisStatus::default(),
+            RedisState::Unknown,
             true,
             Duration::from_secs(1),
         )

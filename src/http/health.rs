@@ -48,15 +48,10 @@ pub(crate) async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse 
 )]
 pub(crate) async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
     let s = view.snapshot();
-    let redis = match s.redis.up {
-        Some(true) => "up",
-        Some(false) => "down",
-        None => "unknown",
-    };
     let body = json!({
         "status": if s.loaded { "ready" } else { "loading" },
         "switches": s.fabric_size(),
-        "redis": {"state": redis, "error": s.redis.error},
+        "redis": {"state": s.redis.name(), "error": s.redis.error()},
         "unconfirmed_switches": s.unconfirmed,
         "stale": s.all_stale(),
         "cache_age_ms": s.published_at.elapsed().as_millis() as u64,

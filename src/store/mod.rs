@@ -2,6 +2,7 @@
 //! and the reader the cache syncs with.
 
 pub mod codec;
+pub mod health;
 pub mod reader;
 pub mod writer;
 
@@ -29,7 +30,7 @@ pub enum StoreError {
     Connect(String),
     #[error("Redis error: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
-    #[error("Redis did not answer within {0:?}")]
+    #[error("Redis did not answer within {} ms", .0.as_millis())]
     Timeout(Duration),
 }
 
@@ -84,6 +85,26 @@ pub(crate) async fn connection(
         Ok(Err(e)) => Err(StoreError::Connect(e.to_string())),
         Err(_) => Err(StoreError::Timeout(timeout)),
     }
+}
+
+/// `PING`s Redis on `conn` within `timeout`: the cheapest command that a server refusing
+/// this client answers with its reason (`NOAUTH`, `WRONGPASS`).
+pub(crate) async fn ping(
+    conn: &deadpool_redis::Connection,
+    timeout: Duration,
+) -> Result<(), StoreError> {
+    let mut conn: MultiplexedConnection = (**conn).clone();
+    let ping = deadpool_redis::redis::cmd("PING");
+    match tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await {
+        Ok(reply) => reply.map(drop).map_err(StoreError::from),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    }
+}
+
+/// Whether a command's error concerns its key alone (another client made it a non-hash);
+/// any other error (OOM, READONLY, NOAUTH) means Redis takes no such command at all.
+pub(crate) fn wrong_type(error: &deadpool_redis::redis::RedisError) -> bool {
+    error.code() == Some("WRONGTYPE")
 }
 
 /// How many pipelines of one read or write may be on the wire at once. More than one lets

@@ -51,6 +51,10 @@ pub async fn read_hashes(
                 return Err(e);
             }
         };
+        if let Err(e) = refused_whole(&replies) {
+            super::release(conn, Some(&e));
+            return Err(e);
+        }
         for (&(id, ref shown), reply) in chunk.iter().zip(replies) {
             let shown = shown.as_ref();
             let decoded = match reply {
@@ -98,7 +102,7 @@ pub async fn read_stamps(
     ));
     let mut stamps = Vec::with_capacity(ids.len());
     while let Some(reply) = replies.next().await {
-        match reply {
+        match reply.and_then(|replies| refused_whole(&replies).map(|()| replies)) {
             Ok(replies) => stamps.extend(
                 replies
                     .into_iter()
@@ -111,4 +115,17 @@ pub async fn read_stamps(
         }
     }
     Ok(stamps)
+}
+
+/// The first error in a pipeline's replies that is not about its own key alone: Redis
+/// refused the whole read (`NOAUTH`, `LOADING`), which is one failed read, not one
+/// unreadable hash per switch.
+fn refused_whole<T>(replies: &[RedisResult<T>]) -> Result<(), StoreError> {
+    match replies
+        .iter()
+        .find_map(|r| r.as_ref().err().filter(|e| !super::wrong_type(e)))
+    {
+        Some(e) => Err(StoreError::Redis(e.clone())),
+        None => Ok(()),
+    }
 }

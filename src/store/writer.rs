@@ -10,12 +10,13 @@ use actix::prelude::*;
 use deadpool_redis::Pool;
 use deadpool_redis::redis;
 use futures_util::StreamExt;
-use slog::{Logger, debug, info, warn};
+use slog::{Logger, debug, warn};
 
 use super::StoreError;
 use super::codec::{encode_into, switch_key};
+use super::health::Health;
 use crate::cache::CacheActor;
-use crate::messages::{Flush, Ping, Produced, RedisHealth, Stored};
+use crate::messages::{Flush, Ping, Produced, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::{Metric, Sample, SwitchId};
 
@@ -36,6 +37,9 @@ pub struct WriterSettings {
     pub flush_interval: Duration,
     /// Longest time one pipeline may take.
     pub timeout: Duration,
+    /// Whether this daemon simulates: then the writer's view of Redis is the one reported
+    /// (logs, `telemetryd_redis_up`, `/readyz`).
+    pub simulating: bool,
     pub metrics: Arc<DaemonMetrics>,
 }
 
@@ -57,23 +61,47 @@ pub struct RedisWriter {
     writing: bool,
     closed: bool,
     health: Health,
+    retry: Backoff,
     /// Switches whose key Redis refused (another client made it a non-hash): warned about
     /// once, until a write of it succeeds again.
     refused: HashSet<SwitchId>,
 }
 
-/// Whether Redis takes writes, and when to try next.
+/// When to try Redis next after failed writes: `RETRY_FIRST`, doubling up to `RETRY_CAP`.
 #[derive(Debug)]
-struct Health {
-    /// None until the first write attempt has an outcome.
-    up: Option<bool>,
+struct Backoff {
     failures: u32,
     retry_at: Instant,
-    down_since: Option<Instant>,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff {
+            failures: 0,
+            retry_at: Instant::now(),
+        }
+    }
+
+    fn failed(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let delay = RETRY_FIRST
+            .saturating_mul(1 << self.failures.min(16).saturating_sub(1))
+            .min(RETRY_CAP);
+        self.retry_at = Instant::now() + delay;
+        delay
+    }
 }
 
 impl RedisWriter {
     pub fn new(pool: Pool, cache: Addr<CacheActor>, settings: WriterSettings, log: Logger) -> Self {
+        let health = Health::new(
+            log.clone(),
+            settings.simulating,
+            settings
+                .simulating
+                .then(|| settings.metrics.redis_up.clone()),
+            Some(cache.clone().recipient()),
+        );
         RedisWriter {
             pool,
             cache,
@@ -84,12 +112,8 @@ impl RedisWriter {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             writing: false,
             closed: false,
-            health: Health {
-                up: None,
-                failures: 0,
-                retry_at: Instant::now(),
-                down_since: None,
-            },
+            health,
+            retry: Backoff::new(),
             refused: HashSet::new(),
         }
     }
@@ -115,7 +139,7 @@ impl RedisWriter {
         if self.writing || self.closed || self.pending.is_empty() {
             return;
         }
-        if Instant::now() < self.health.retry_at {
+        if Instant::now() < self.retry.retry_at {
             return;
         }
         self.writing = true;
@@ -138,6 +162,7 @@ impl RedisWriter {
             batch,
             self.settings.batch_size,
             self.settings.timeout,
+            !self.health.state().is_up(),
         )
     }
 
@@ -179,7 +204,10 @@ impl RedisWriter {
             });
         }
         match error {
-            None => self.mark_up(),
+            None => {
+                self.retry = Backoff::new();
+                self.health.succeeded();
+            }
             Some(error) => {
                 for s in &failed {
                     self.pending.insert_if_absent(*s);
@@ -193,55 +221,12 @@ impl RedisWriter {
         }
     }
 
-    fn mark_up(&mut self) {
-        let h = &mut self.health;
-        match h.up {
-            Some(true) => {}
-            Some(false) => {
-                let down_ms = h
-                    .down_since
-                    .map(|t| t.elapsed().as_millis() as u64)
-                    .unwrap_or(0);
-                info!(self.log, "Redis reachable again; writes resumed."; "down_ms" => down_ms);
-            }
-            None => info!(self.log, "Connected to Redis."),
-        }
-        if h.up != Some(true) {
-            self.cache.do_send(RedisHealth {
-                up: true,
-                error: None,
-            });
-        }
-        *h = Health {
-            up: Some(true),
-            failures: 0,
-            retry_at: Instant::now(),
-            down_since: None,
-        };
-    }
-
+    /// A write failed: retry later, report the change once.
     fn mark_down(&mut self, error: &StoreError) {
-        let h = &mut self.health;
-        h.failures = h.failures.saturating_add(1);
-        let delay = RETRY_FIRST
-            .saturating_mul(1 << h.failures.min(16).saturating_sub(1))
-            .min(RETRY_CAP);
-        h.retry_at = Instant::now() + delay;
-        // One line per state change, not one per failed attempt.
-        if h.up != Some(false) {
-            warn!(self.log, "Redis unreachable; serving from the cache and retrying.";
-                "error" => %error, "retry_cap_ms" => RETRY_CAP.as_millis() as u64);
-            h.down_since = Some(Instant::now());
-            self.settings.metrics.redis_up.set(0);
-            self.cache.do_send(RedisHealth {
-                up: false,
-                error: Some(error.to_string()),
-            });
-        } else {
-            debug!(self.log, "Redis write failed again."; "error" => %error,
-                "attempt" => h.failures, "next_retry_ms" => delay.as_millis() as u64);
-        }
-        h.up = Some(false);
+        let delay = self.retry.failed();
+        debug!(self.log, "Redis write failed."; "error" => %error,
+            "attempt" => self.retry.failures, "next_retry_ms" => delay.as_millis() as u64);
+        self.health.failed(error);
     }
 }
 
@@ -269,7 +254,7 @@ impl Handler<Produced> for RedisWriter {
             return;
         }
         self.pending.insert(sample);
-        if self.health.up != Some(true) {
+        if !self.health.state().is_up() {
             self.unseen.push(sample);
         }
         if self.pending.len() >= self.settings.batch_size {
@@ -311,13 +296,16 @@ struct WriteOutcome {
 
 /// Writes `samples` as pipelines of `HSET`s, `batch_size` switches each, several in flight
 /// (see `store::pipelined`), counting them in order up to the first failure. A key Redis
-/// refuses for its type fails only its own switch.
+/// refuses for its type fails only its own switch. With `check`, a `PING` goes first, so
+/// that a server refusing this client says why (`NOAUTH`) instead of closing the
+/// connection on the first long command, as Redis does to unauthenticated clients.
 async fn write_samples(
     pool: Pool,
     lock: Arc<tokio::sync::Mutex<()>>,
     samples: Vec<Sample>,
     batch_size: usize,
     timeout: Duration,
+    check: bool,
 ) -> WriteOutcome {
     let _one_at_a_time = lock.lock().await;
     let mut outcome = WriteOutcome {
@@ -336,6 +324,11 @@ async fn write_samples(
             return outcome;
         }
     };
+    if check && let Err(error) = super::ping(&conn, timeout).await {
+        super::release(conn, Some(&error));
+        outcome.error = Some(error);
+        return outcome;
+    }
     let batch_size = batch_size.max(1);
     // The replies borrow the samples; the block ends the borrow before they are returned.
     {
@@ -363,7 +356,7 @@ async fn write_samples(
             // error (OOM, READONLY, NOAUTH) means Redis cannot take writes at all.
             if let Some(e) = replies
                 .iter()
-                .find_map(|r| r.as_ref().err().filter(|e| !wrong_type(e)))
+                .find_map(|r| r.as_ref().err().filter(|e| !super::wrong_type(e)))
             {
                 outcome.error = Some(StoreError::Redis(e.clone()));
                 break;
@@ -394,10 +387,6 @@ fn hset_pipeline(samples: &[Sample], scratch: &mut String) -> redis::Pipeline {
         }
     }
     pipe
-}
-
-fn wrong_type(error: &redis::RedisError) -> bool {
-    error.code() == Some("WRONGTYPE")
 }
 
 /// The writer's pending samples: the latest of each switch, in the order the switches

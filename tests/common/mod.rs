@@ -35,6 +35,11 @@ impl TestRedis {
 
     /// Starts redis-server on `port` (to bring a killed server back on the same address).
     pub fn start_on(port: u16) -> TestRedis {
+        TestRedis::start_with(port, &[])
+    }
+
+    /// Starts redis-server on `port` with `extra` arguments (`--requirepass x`).
+    pub fn start_with(port: u16, extra: &[&str]) -> TestRedis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -46,6 +51,7 @@ impl TestRedis {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -70,8 +76,11 @@ impl TestRedis {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        // A server with a password answers `-NOAUTH ...`: it is up all the same.
         let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut buf).is_ok()
+            && (&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH"))
     }
 
     /// SIGKILLs the server (no shutdown, no save) and waits for it to be gone.
@@ -132,6 +141,16 @@ pub fn config(redis_port: u16, switches: u32, interval_s: f64) -> Config {
     c.logging.file = None;
     c.shutdown.timeout_seconds = 5.0;
     c
+}
+
+/// The value of one sample in a Prometheus text exposition: `series` is the metric name
+/// with its labels exactly as written (`telemetryd_redis_up`, `x_total{a="b"}`). None when
+/// no such sample exists; comment lines (HELP, TYPE) are never read.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().expect("a sample value is a number"))
+    })
 }
 
 /// Polls `probe` every 20 ms until it returns `Some`, or fails the test after `within`.
