@@ -239,6 +239,11 @@ impl Serialize for Value {
     }
 }
 
+/// How far in the future a sample's `updated_at` may be before it is suspicious: another
+/// writer's clock a little ahead is normal; beyond this, the sample is served as stale and
+/// warned about, since it would otherwise never age.
+pub const FUTURE_TOLERANCE_MS: u64 = 5_000;
+
 /// The current wall-clock time in Unix milliseconds.
 pub fn now_unix_ms() -> u64 {
     SystemTime::now()

@@ -360,3 +360,78 @@ async fn a_missing_redis_password_is_reported_as_noauth_once_and_counted() {
         daemon.shutdown().await;
     }
 }
+
+/// A foreign `updated_at` far in the future would never age: it is served as stale, and
+/// warned about once however many reads see it.
+#[actix_web::test]
+async fn a_foreign_stamp_in_the_future_is_stale_and_warned_once() {
+    let redis = TestRedis::start();
+    let mut conn = redis.conn().await;
+    let now_s = format!("{:.3}", now_ms() as f64 / 1000.0);
+    for n in 0..3 {
+        let _: () = conn
+            .hset_multiple(
+                format!("telemetry:switch-{n}"),
+                &[
+                    ("bandwidth_in_mbps", "10"),
+                    ("bandwidth_out_mbps", "20"),
+                    ("latency_ms", "0.5"),
+                    ("packet_errors", "7"),
+                    ("updated_at", now_s.as_str()),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let (log, lines) = capture_logger();
+    let mut c = config(redis.port, 3, 0.2);
+    c.telemetry.simulate = false;
+    let daemon = telemetryd::run(c, log).await.unwrap();
+    let m = daemon.metric_addr;
+    let stale = |path: &'static str| async move {
+        let r = get(&format!("http://{m}{path}")).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.headers["x-telemetry-stale"].to_str().unwrap() == "true"
+    };
+    assert!(
+        !stale("/telemetry/switch-1").await,
+        "a fresh foreign sample"
+    );
+
+    let _: () = conn
+        .hset("telemetry:switch-1", "updated_at", "10000000000000")
+        .await
+        .unwrap();
+    eventually(
+        "the future stamp served",
+        Duration::from_secs(3),
+        || async {
+            let r = get(&format!("http://{m}/telemetry/switch-1/updated_at")).await;
+            (r.json()["value"].as_f64() == Some(1e13)).then_some(())
+        },
+    )
+    .await;
+    assert!(stale("/telemetry/switch-1").await);
+    assert!(stale("/telemetry/").await);
+    assert!(
+        !stale("/telemetry/switch-0").await,
+        "other switches stay fresh"
+    );
+    let ready = get(&format!("http://{m}/readyz")).await.json();
+    assert_eq!(ready["stale"], true, "{ready}");
+    // Several more reads (one per 0.2 s) see it; the warning is not repeated.
+    let reads = |text: String| metric(&text, "telemetryd_redis_reads_total").unwrap();
+    let before = reads(get(&format!("http://{m}/metrics")).await.body);
+    eventually("three more reads", Duration::from_secs(3), || async {
+        (reads(get(&format!("http://{m}/metrics")).await.body) >= before + 3.0).then_some(())
+    })
+    .await;
+    let text = log_text(&lines);
+    let warned: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("level=WARN") && l.contains("in the future"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{text}");
+    assert!(warned[0].contains("telemetry:switch-1"), "{}", warned[0]);
+    daemon.shutdown().await;
+}

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use super::bodies::{BigBody, LatestBodies, SharedBody};
 use crate::messages::RedisState;
-use crate::model::{Sample, SwitchId, now_unix_ms};
+use crate::model::{FUTURE_TOLERANCE_MS, Sample, SwitchId, now_unix_ms};
 
 /// A sample older than this many update intervals counts as stale.
 pub const STALE_INTERVALS: u32 = 3;
@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub unconfirmed: usize,
     /// `updated_at` of the oldest shown sample, in Unix milliseconds.
     pub oldest_ms: Option<u64>,
+    /// `updated_at` of the newest shown sample: one far in the future is stale too.
+    newest_ms: Option<u64>,
     /// Age beyond which a sample is stale (`STALE_INTERVALS` update intervals).
     stale_after: Duration,
     /// The big bodies, rendered by the first request that needs them (see `bodies.rs`).
@@ -62,6 +64,7 @@ impl Snapshot {
         Snapshot {
             unconfirmed: present().filter(|s| !s.in_redis).count(),
             oldest_ms: present().map(|s| s.sample.updated_at_ms).min(),
+            newest_ms: present().map(|s| s.sample.updated_at_ms).max(),
             switches,
             redis,
             loaded,
@@ -73,14 +76,19 @@ impl Snapshot {
     }
 
     /// Whether an answer about every switch is stale: the cache is not loaded, or some
-    /// switch's sample is not confirmed in Redis or older than `STALE_INTERVALS` intervals.
+    /// switch's sample is not confirmed in Redis, older than `STALE_INTERVALS` intervals,
+    /// or stamped more than `FUTURE_TOLERANCE_MS` in the future.
     pub fn all_stale(&self) -> bool {
-        !self.loaded || self.unconfirmed > 0 || self.oldest_ms.is_some_and(|ms| self.too_old(ms))
+        !self.loaded
+            || self.unconfirmed > 0
+            || self.oldest_ms.is_some_and(|ms| self.too_old(ms))
+            || self.newest_ms.is_some_and(in_future)
     }
 
     /// Whether an answer about one switch is stale (same rules as `all_stale`).
     pub fn switch_stale(&self, state: &SwitchState) -> bool {
-        !state.in_redis || self.too_old(state.sample.updated_at_ms)
+        let at = state.sample.updated_at_ms;
+        !state.in_redis || self.too_old(at) || in_future(at)
     }
 
     fn too_old(&self, updated_at_ms: u64) -> bool {
@@ -99,6 +107,12 @@ impl Snapshot {
             None => Lookup::Unknown,
         }
     }
+}
+
+/// Whether a sample stamped `updated_at_ms` claims to come from the future (see
+/// `FUTURE_TOLERANCE_MS`).
+fn in_future(updated_at_ms: u64) -> bool {
+    updated_at_ms > now_unix_ms().saturating_add(FUTURE_TOLERANCE_MS)
 }
 
 /// The read side of the cache, shared with every HTTP worker: the latest published

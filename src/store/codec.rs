@@ -2,7 +2,7 @@
 //! values as decimal text. Encoding is exact; decoding accepts what another writer may have
 //! put there and reports each field it cannot read.
 
-use crate::model::{METRICS, Metric, Sample, SwitchId};
+use crate::model::{FUTURE_TOLERANCE_MS, METRICS, Metric, Sample, SwitchId, now_unix_ms};
 
 /// Prefix of every key the daemon writes.
 pub const KEY_PREFIX: &str = "telemetry:";
@@ -61,6 +61,12 @@ pub enum Decoded {
 /// `known` (what the cache holds), so one bad field written by another client does not
 /// hide the others. Fields that are not metrics are never read.
 pub fn decode(switch: SwitchId, hash: &RawFields, known: Option<&Sample>) -> Decoded {
+    decode_at(switch, hash, known, now_unix_ms())
+}
+
+/// [`decode`] at the time `now_ms`: a stamp more than `FUTURE_TOLERANCE_MS` after it is
+/// served (as stale, see `Snapshot`) and reported as a problem, so it is warned about once.
+fn decode_at(switch: SwitchId, hash: &RawFields, known: Option<&Sample>, now_ms: u64) -> Decoded {
     if hash.iter().all(Option::is_none) {
         return Decoded::Missing;
     }
@@ -93,6 +99,13 @@ pub fn decode(switch: SwitchId, hash: &RawFields, known: Option<&Sample>) -> Dec
     if incomplete {
         Decoded::Unreadable { problems }
     } else {
+        let ahead_ms = sample.updated_at_ms.saturating_sub(now_ms);
+        if ahead_ms > FUTURE_TOLERANCE_MS {
+            problems.push(format!(
+                "updated_at: {} s in the future; served as stale",
+                ahead_ms / 1000
+            ));
+        }
         Decoded::Sample { sample, problems }
     }
 }
