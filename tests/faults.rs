@@ -435,3 +435,42 @@ async fn a_foreign_stamp_in_the_future_is_stale_and_warned_once() {
     assert!(warned[0].contains("telemetry:switch-1"), "{}", warned[0]);
     daemon.shutdown().await;
 }
+
+/// With a day between samples, a `FLUSHALL` would leave Redis empty and the API saying
+/// "confirmed" for up to a day: the cache's check between reads notices within seconds.
+#[actix_web::test]
+async fn a_flushed_redis_is_noticed_within_seconds_when_samples_are_a_day_apart() {
+    let redis = TestRedis::start();
+    let (log, lines) = capture_logger();
+    let daemon = telemetryd::run(config(redis.port, 4, 86_400.0), log)
+        .await
+        .unwrap();
+    let m = daemon.metric_addr;
+    let readyz = || async { get(&format!("http://{m}/readyz")).await.json() };
+    eventually("every switch confirmed", Duration::from_secs(5), || async {
+        let r = readyz().await;
+        (r["unconfirmed_switches"] == 0 && r["stale"] == false).then_some(())
+    })
+    .await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut redis.conn().await)
+        .await
+        .unwrap();
+    let r = eventually("the loss noticed", Duration::from_secs(4), || async {
+        let r = readyz().await;
+        (r["unconfirmed_switches"] == 4).then_some(r)
+    })
+    .await;
+    assert_eq!(r["stale"], true, "{r}");
+    let answer = get(&format!("http://{m}/telemetry/switch-3")).await;
+    assert_eq!(answer.status, 200, "still served from the cache");
+    assert_eq!(answer.headers["x-telemetry-stale"], "true");
+    let text = log_text(&lines);
+    assert_eq!(
+        text.matches("Redis lost telemetry it had confirmed")
+            .count(),
+        1,
+        "{text}"
+    );
+    daemon.shutdown().await;
+}

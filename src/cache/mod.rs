@@ -26,7 +26,7 @@ use crate::model::SwitchId;
 use crate::store::StoreError;
 use crate::store::codec::Decoded;
 use crate::store::health::Health;
-use crate::store::reader::{read_hashes, read_stamps};
+use crate::store::reader::{count_existing, read_hashes, read_stamps};
 
 pub use bodies::{BigBody, SharedBody};
 pub use render::{metric_json, switch_json};
@@ -48,6 +48,14 @@ pub struct SyncSettings {
 /// (`/counters`, `/telemetry/`) again on first use; at high sample rates, publishing after
 /// every writer batch would re-render them up to 20 times a second for no reader's gain.
 const MIN_PUBLISH_GAP: Duration = Duration::from_millis(100);
+
+/// How often, between two full reads, the cache checks that switches it believes are in
+/// Redis still are (`EXISTS` of `PROBE_KEYS` of them, in turn), when the update interval
+/// is longer than this: after a `FLUSHALL` or a Redis restarted empty, a daemon sampling
+/// once a day would otherwise report stale data as confirmed for up to a day.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Keys per check: one cheap command, and any loss of the whole database is seen at once.
+const PROBE_KEYS: usize = 64;
 
 /// What the cache knows of one switch.
 #[derive(Clone, Debug, Default)]
@@ -82,6 +90,9 @@ pub struct CacheActor {
     warned: HashSet<SwitchId>,
     last_publish: Instant,
     publish_scheduled: bool,
+    probing: bool,
+    /// Where the next check of confirmed switches starts.
+    probe_from: usize,
     /// The switch list of a snapshot no reader held any more when it was replaced: the next
     /// publication copies into it instead of allocating a new one (at 100,000 switches,
     /// about 10 MB ten times a second).
@@ -111,6 +122,8 @@ impl CacheActor {
             warned: HashSet::new(),
             last_publish: Instant::now(),
             publish_scheduled: false,
+            probing: false,
+            probe_from: 0,
             spare: Vec::new(),
         }
     }
@@ -159,6 +172,39 @@ impl CacheActor {
     /// simulating one reads every `updated_at` first, and then every field only of the
     /// switches whose stamp is not the one the cache shows (compared when the stamps
     /// arrive, so samples confirmed while they were read are not read again).
+    /// Checks that up to `PROBE_KEYS` switches shown as confirmed still have a key in
+    /// Redis, and reads Redis back at once when some do not.
+    fn probe(&mut self, ctx: &mut Context<Self>) {
+        if self.syncing || self.probing || self.slots.is_empty() {
+            return;
+        }
+        let count = self.slots.len();
+        let mut ids = Vec::with_capacity(PROBE_KEYS);
+        let mut scanned = 0;
+        while scanned < count && ids.len() < PROBE_KEYS {
+            let n = (self.probe_from + scanned) % count;
+            if self.slots[n].shown.is_some_and(|s| s.in_redis) {
+                ids.push(SwitchId(n as u32));
+            }
+            scanned += 1;
+        }
+        self.probe_from = (self.probe_from + scanned) % count;
+        if ids.is_empty() {
+            return;
+        }
+        self.probing = true;
+        let s = self.sync.clone();
+        let asked = ids.len();
+        let check = async move { count_existing(&s.pool, &ids, s.timeout).await };
+        ctx.spawn(check.into_actor(self).map(move |found, act, ctx| {
+            act.probing = false;
+            // A failed check says nothing new: the writer and the reads report outages.
+            if found.is_ok_and(|found| found < asked) {
+                act.start_sync(ctx);
+            }
+        }));
+    }
+
     fn start_sync(&mut self, ctx: &mut Context<Self>) {
         if self.syncing {
             return;
@@ -243,6 +289,7 @@ impl CacheActor {
         // Switches not listed read exactly as the cache shows them, so they read cleanly.
         let listed: HashSet<SwitchId> = changes.iter().map(|(id, _)| *id).collect();
         self.warned.retain(|id| listed.contains(id));
+        let mut lost = 0;
         for (switch, decoded) in changes {
             let slot = &mut self.slots[switch.index()];
             // This daemon knows better than the read: it wrote the switch after the read
@@ -251,6 +298,7 @@ impl CacheActor {
             match decoded {
                 Decoded::Missing => {
                     if let Some(state) = slot.shown.as_mut().filter(|_| !newer_here) {
+                        lost += usize::from(state.in_redis);
                         state.in_redis = false;
                     }
                     self.warned.remove(&switch);
@@ -266,6 +314,10 @@ impl CacheActor {
                 }
                 Decoded::Unreadable { problems } => self.note_problems(switch, problems),
             }
+        }
+        if lost > 0 {
+            warn!(self.log, "Redis lost telemetry it had confirmed; served as stale until rewritten.";
+                "switches" => lost);
         }
     }
 
@@ -286,6 +338,9 @@ impl Actor for CacheActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.start_sync(ctx);
         ctx.run_interval(self.sync.every, |act, ctx| act.start_sync(ctx));
+        if self.sync.every > PROBE_EVERY * 2 {
+            ctx.run_interval(PROBE_EVERY, |act, ctx| act.probe(ctx));
+        }
     }
 }
 

@@ -129,3 +129,25 @@ fn refused_whole<T>(replies: &[RedisResult<T>]) -> Result<(), StoreError> {
         None => Ok(()),
     }
 }
+
+/// How many of the switches `ids` have a key in Redis (`EXISTS`, one round trip): the
+/// cache's cheap check, between two full reads, that what it believes Redis holds is
+/// still there.
+pub async fn count_existing(
+    pool: &Pool,
+    ids: &[SwitchId],
+    timeout: Duration,
+) -> Result<usize, StoreError> {
+    let conn = super::connection(pool, timeout).await?;
+    let mut cmd = redis::cmd("EXISTS");
+    for &id in ids {
+        cmd.arg(switch_key(id));
+    }
+    let mut shared: redis::aio::MultiplexedConnection = (*conn).clone();
+    let reply = match tokio::time::timeout(timeout, cmd.query_async::<usize>(&mut shared)).await {
+        Ok(reply) => reply.map_err(StoreError::from),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    };
+    super::release(conn, reply.as_ref().err());
+    reply
+}
