@@ -147,3 +147,33 @@ fn schemathesis() -> std::path::PathBuf {
         "schemathesis".into()
     }
 }
+
+/// The API's description and its UI are routes like the others: HEAD answers as GET does
+/// (same length, no body), any other method gets the JSON 405, a file the UI lacks a 404.
+#[actix_web::test]
+async fn openapi_and_docs_answer_head_like_get_and_405_to_other_methods() {
+    let redis = TestRedis::start();
+    let daemon = start(redis.port).await;
+    let base = format!("http://127.0.0.1:{}", daemon.1);
+    let client = reqwest::Client::new();
+    for path in ["/openapi.json", "/docs/", "/docs/swagger-ui-bundle.js"] {
+        let got = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(got.status().as_u16(), 200, "GET {path}");
+        let length = got.headers()["content-length"].clone();
+        let head = client.head(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200, "HEAD {path}");
+        assert_eq!(head.headers()["content-length"], length, "HEAD {path}");
+        assert!(head.bytes().await.unwrap().is_empty());
+        for method in ["POST", "DELETE"] {
+            let r = request(method, &format!("{base}{path}")).await;
+            assert_eq!(r.status, 405, "{method} {path}");
+            assert_eq!(r.json()["error"], "method not allowed", "{method} {path}");
+            assert_eq!(r.headers["allow"], "GET, HEAD");
+        }
+    }
+    let init = get(&format!("{base}/docs/swagger-initializer.js")).await;
+    assert!(init.body.contains("\"/openapi.json\""), "{}", init.body);
+    let missing = get(&format!("{base}/docs/no-such-file.js")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"], "no such route");
+}

@@ -6,8 +6,8 @@ use actix::Addr;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::openapi::Health;
 use super::read;
+use super::schema::Health;
 use crate::cache::{CacheActor, CacheView};
 use crate::messages::Ping;
 use crate::model::now_unix_ms;

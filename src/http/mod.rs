@@ -8,6 +8,7 @@ mod health;
 mod limits;
 mod log;
 pub mod openapi;
+mod schema;
 mod shared_body;
 mod telemetry;
 
@@ -79,8 +80,13 @@ pub fn bind(
         metrics: metrics.clone(),
     };
     let generator = bind_one(config, "generator_server", counters::routes, &shared)?;
-    let metric = bind_one(config, "metric_server", telemetry::routes, &shared)?;
+    let metric = bind_one(config, "metric_server", metric_routes, &shared)?;
     Ok((generator, metric))
+}
+
+/// The metrics listener's routes: the API and its description.
+fn metric_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(telemetry::routes).configure(openapi::routes);
 }
 
 /// What every listener's workers share.
@@ -175,7 +181,7 @@ fn bind_one(
 
 /// Every route pattern a `read` resource is registered at: the `route` label of the request
 /// metrics, as static strings (a metric label must not be built from a client's path).
-const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 11] = [
     "/counters",
     "/telemetry",
     "/telemetry/",
@@ -184,6 +190,9 @@ const ROUTES: [&str; 8] = [
     "/metrics",
     "/healthz",
     "/readyz",
+    "/openapi.json",
+    "/docs",
+    "/docs/{file:.*}",
 ];
 
 /// The route of a request its handler found itself (see `telemetry::by_switch`), as a

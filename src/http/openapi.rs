@@ -1,72 +1,15 @@
-//! The metrics API as OpenAPI 3 (utoipa), served at `/openapi.json`, with Swagger UI at
-//! `/docs`. The schemas below describe the bytes `cache::render` writes; schemathesis
-//! checks the two against each other in the test suite.
+//! The metrics API as OpenAPI 3.1 (utoipa), served at `/openapi.json`, with Swagger UI at
+//! `/docs/` (assets built into the binary). Both answer GET and HEAD like every route.
 
-use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 
-use actix_web::{HttpResponse, web};
-use utoipa::{OpenApi, ToSchema};
-use utoipa_swagger_ui::SwaggerUi;
+use actix_web::http::header::HeaderValue;
+use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::OpenApi;
 
-/// One switch's metrics, as in `/telemetry/` and `/telemetry/{switch_id}`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // a description of rendered JSON, never built
-pub struct SwitchMetrics {
-    /// Ingress traffic, Mbit/s.
-    bandwidth_in_mbps: f64,
-    /// Egress traffic, Mbit/s.
-    bandwidth_out_mbps: f64,
-    /// Forwarding latency, ms.
-    latency_ms: f64,
-    /// Packet errors since the switch started; never decreases.
-    packet_errors: u64,
-    /// When the sample was taken, Unix seconds with millisecond precision.
-    updated_at: f64,
-}
-
-/// Every switch, `GET /telemetry/`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Fabric {
-    /// Keyed by switch id, `switch-0` ... `switch-{N-1}`.
-    switches: BTreeMap<String, SwitchMetrics>,
-}
-
-/// One value, `GET /telemetry/{switch_id}/{metric}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct MetricValue {
-    switch_id: String,
-    #[schema(inline)]
-    metric: MetricName,
-    value: f64,
-}
-
-/// The metrics a switch has.
-#[derive(ToSchema)]
-#[allow(dead_code, non_camel_case_types)]
-pub enum MetricName {
-    bandwidth_in_mbps,
-    bandwidth_out_mbps,
-    latency_ms,
-    packet_errors,
-    updated_at,
-}
-
-/// Every error: what went wrong, plus fields naming what was not found or not allowed.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: String,
-}
-
-/// `/readyz` and `/healthz` bodies.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Health {
-    /// `alive`, `unresponsive`, `ready` or `loading`.
-    status: String,
-}
+use super::error::ApiError;
+use super::read;
+use super::schema::{ErrorBody, Fabric, Health, MetricName, MetricValue, SwitchMetrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -89,14 +32,47 @@ pub struct Health {
 )]
 pub struct ApiDoc;
 
-/// Adds `/openapi.json` and Swagger UI at `/docs/` (assets built into the binary).
+/// The document, rendered once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+});
+
+/// Swagger UI's settings: it loads the document from `/openapi.json`.
+static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")));
+
+/// Adds `/openapi.json`, `/docs` and Swagger UI under `/docs/`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()))
-        .route("/docs", web::get().to(to_docs));
+    cfg.service(read("/openapi.json", document))
+        .service(read("/docs", to_docs))
+        .service(read("/docs/{file:.*}", docs_file));
+}
+
+async fn document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
 }
 
 async fn to_docs() -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header(("location", "/docs/"))
         .finish()
+}
+
+/// A file of Swagger UI, from the assets built into the binary.
+async fn docs_file(req: HttpRequest, file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    match utoipa_swagger_ui::serve(&file, SWAGGER.clone()) {
+        Ok(Some(found)) => {
+            let content_type = HeaderValue::from_str(&found.content_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            Ok(HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CONTENT_TYPE, content_type))
+                .body(found.bytes.into_owned()))
+        }
+        // Neither can a client cause: the config is ours, and a missing file is a 404.
+        Ok(None) | Err(_) => Err(super::no_route_error(&req)),
+    }
 }

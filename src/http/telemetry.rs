@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::error::ApiError;
-use super::openapi::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
+use super::schema::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
 use super::{RouteLabel, read, shared_body, stale_header};
 use crate::cache::{self, BigBody, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
@@ -25,8 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // actix-router matches a pattern with variable segments by regex, a sixth of the
         // small route's instructions (bench/callgrind.sh). Under this static prefix,
         // `by_switch` takes the rest of the path apart itself.
-        .service(web::scope("/telemetry").default_service(web::to(by_switch)))
-        .configure(super::openapi::routes);
+        .service(web::scope("/telemetry").default_service(web::to(by_switch)));
 }
 
 /// A route under `/telemetry/` naming a switch, taken from the path after `/telemetry`
