@@ -474,3 +474,43 @@ async fn a_flushed_redis_is_noticed_within_seconds_when_samples_are_a_day_apart(
     );
     daemon.shutdown().await;
 }
+
+/// A wrong password is reported as such, and the password itself
+/// appears nowhere a client or an operator can read: not in the log, `/readyz`, `/metrics`.
+#[actix_web::test]
+async fn a_wrong_redis_password_is_reported_without_ever_showing_it() {
+    let redis = TestRedis::start_with(free_port(), &["--requirepass", "right-pw"]);
+    const WRONG: &str = "wr0ng-Secret-4711";
+    for simulate in [true, false] {
+        let (log, lines) = capture_logger();
+        let mut c = config(redis.port, 3, 0.2);
+        c.telemetry.simulate = simulate;
+        c.redis.password = Some(WRONG.into());
+        let daemon = telemetryd::run(c, log).await.unwrap();
+        let m = daemon.metric_addr;
+        let ready = eventually(
+            "a failed AUTH in /readyz",
+            Duration::from_secs(5),
+            || async {
+                let r = get(&format!("http://{m}/readyz")).await;
+                let error = r.json()["redis"]["error"].as_str().map(str::to_lowercase);
+                error
+                    .is_some_and(|e| e.contains("authentication failed"))
+                    .then_some(r.body)
+            },
+        )
+        .await;
+        let metrics = get(&format!("http://{m}/metrics")).await.body;
+        daemon.shutdown().await;
+        for (what, text) in [
+            ("readyz", ready),
+            ("metrics", metrics),
+            ("log", log_text(&lines)),
+        ] {
+            assert!(
+                !text.contains(WRONG),
+                "simulate={simulate}: {what} shows it: {text}"
+            );
+        }
+    }
+}
