@@ -58,6 +58,21 @@ impl RunningDaemon {
     pub fn cache(&self) -> &CacheView {
         &self.view
     }
+
+    /// Stops at once, without finishing requests or flushing to Redis: for a caller that
+    /// cannot wait (a test's drop guard after a failed assertion). `shutdown` is the
+    /// orderly stop.
+    pub fn abort(self) {
+        for listener in &self.listeners {
+            // The stop command is sent now; its completion is not waited for.
+            drop(listener.stop(false));
+        }
+        if let Some(switches) = &self.threads.switches {
+            switches.stop();
+        }
+        self.threads.writer.stop();
+        self.threads.cache.stop();
+    }
 }
 
 /// Starts the daemon inside the current actix System: opens both listeners, starts the

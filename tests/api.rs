@@ -15,9 +15,7 @@ const HEADER: &str =
 #[actix_web::test]
 async fn counters_has_one_row_per_switch_under_the_documented_header() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 12, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 12, 1.0), logging::discard()).await;
     let reply = get(&format!("http://{}/counters", daemon.generator_addr)).await;
     assert_eq!(reply.status, 200);
     assert!(
@@ -47,9 +45,7 @@ async fn counters_has_one_row_per_switch_under_the_documented_header() {
 async fn json_routes_agree_with_counters_and_with_redis() {
     let redis = TestRedis::start();
     // A long interval keeps the values still while the routes are compared.
-    let daemon = telemetryd::run(config(redis.port, 4, 60.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 4, 60.0), logging::discard()).await;
     let m = daemon.metric_addr;
     // Wait until every switch's first sample is confirmed in Redis.
     eventually("all switches in Redis", Duration::from_secs(10), || async {
@@ -113,9 +109,7 @@ async fn json_routes_agree_with_counters_and_with_redis() {
 #[actix_web::test]
 async fn prototype_urls_keep_working() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 20, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 20, 1.0), logging::discard()).await;
     let reply = get(&format!(
         "http://{}/telemetry/switch-19/latency_ms",
         daemon.metric_addr
@@ -146,9 +140,7 @@ async fn prototype_urls_keep_working() {
 #[actix_web::test]
 async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 3, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 3, 1.0), logging::discard()).await;
     let m = daemon.metric_addr;
     let g = daemon.generator_addr;
 
@@ -239,9 +231,7 @@ async fn unknown_switches_metrics_and_routes_get_json_404s_and_wrong_methods_405
 #[actix_web::test]
 async fn values_change_across_intervals_and_counters_never_decrease() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 5, 0.1), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 5, 0.1), logging::discard()).await;
     let url = format!("http://{}/telemetry/", daemon.metric_addr);
     let read = || async {
         let v = get(&url).await.json();
@@ -287,7 +277,7 @@ async fn a_value_written_by_another_client_shows_up_within_one_interval() {
     // A serving-only daemon: every value it shows comes from Redis.
     let mut c = config(redis.port, 3, 1.0);
     c.telemetry.simulate = false;
-    let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+    let daemon = start(c, logging::discard()).await;
     let m = daemon.metric_addr;
     assert_eq!(
         get(&format!("http://{m}/telemetry/switch-1")).await.status,
@@ -340,9 +330,7 @@ async fn a_value_written_by_another_client_shows_up_within_one_interval() {
 #[actix_web::test]
 async fn without_redis_the_daemon_serves_live_data_and_writes_every_switch_when_redis_appears() {
     let port = free_port();
-    let daemon = telemetryd::run(config(port, 6, 0.2), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(port, 6, 0.2), logging::discard()).await;
     let url = format!("http://{}/counters", daemon.generator_addr);
     let (_, rows) = parse_csv(&get(&url).await.body);
     assert_eq!(rows.len(), 6, "all switches served with no Redis at all");
@@ -377,9 +365,7 @@ async fn without_redis_the_daemon_serves_live_data_and_writes_every_switch_when_
 async fn big_bodies_carry_etags_answer_304_and_gzip_when_asked() {
     let redis = TestRedis::start();
     // A long interval keeps the content still between the requests.
-    let daemon = telemetryd::run(config(redis.port, 50, 60.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 50, 60.0), logging::discard()).await;
     let client = reqwest::Client::new();
     for url in [
         format!("http://{}/counters", daemon.generator_addr),

@@ -57,9 +57,7 @@ async fn still_serving(daemon: &telemetryd::RunningDaemon) {
 #[actix_web::test]
 async fn malformed_requests_get_4xx_and_the_daemon_keeps_serving() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 3, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 3, 1.0), logging::discard()).await;
     let m = daemon.metric_addr;
     let long = "a".repeat(100_000);
     let cases: Vec<(String, Vec<u8>)> = vec![
@@ -147,9 +145,7 @@ async fn malformed_requests_get_4xx_and_the_daemon_keeps_serving() {
 #[actix_web::test]
 async fn ten_thousand_random_requests_get_no_5xx() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 5, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 5, 1.0), logging::discard()).await;
     let addrs = [daemon.metric_addr, daemon.generator_addr];
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261128);
     let methods = [
@@ -225,7 +221,7 @@ async fn a_client_that_never_finishes_its_request_is_cut_off() {
     let redis = TestRedis::start();
     let mut c = config(redis.port, 2, 1.0);
     c.http.request_timeout_ms = 1_000;
-    let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+    let daemon = start(c, logging::discard()).await;
     // Async I/O: the daemon's listeners share this test's runtime thread.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut slow = tokio::net::TcpStream::connect(daemon.metric_addr)

@@ -42,7 +42,7 @@ async fn redis_killed_for_30s_listeners_keep_answering_and_every_switch_returns_
     let mut redis = TestRedis::start();
     let port = redis.port;
     let (log, lines) = capture_logger();
-    let daemon = telemetryd::run(config(port, 20, 0.2), log).await.unwrap();
+    let daemon = start(config(port, 20, 0.2), log).await;
     eventually("all switches in Redis", Duration::from_secs(5), || async {
         all_in_redis_since(&redis, 20, 0).await.then_some(())
     })
@@ -111,9 +111,7 @@ async fn redis_killed_for_30s_listeners_keep_answering_and_every_switch_returns_
 #[actix_web::test]
 async fn redis_flushed_gets_every_switch_back_within_one_interval() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 30, 1.0), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 30, 1.0), logging::discard()).await;
     eventually("all switches in Redis", Duration::from_secs(5), || async {
         all_in_redis_since(&redis, 30, 0).await.then_some(())
     })
@@ -138,7 +136,7 @@ async fn a_hung_redis_does_not_slow_reads_and_writes_resume_after_it() {
     let redis = TestRedis::start();
     let mut c = config(redis.port, 10, 0.2);
     c.redis.timeout_ms = 300;
-    let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+    let daemon = start(c, logging::discard()).await;
     eventually("all switches in Redis", Duration::from_secs(5), || async {
         all_in_redis_since(&redis, 10, 0).await.then_some(())
     })
@@ -193,7 +191,7 @@ async fn foreign_and_corrupt_data_is_skipped_with_one_warning_and_never_a_500() 
     let (log, lines) = capture_logger();
     let mut c = config(redis.port, 3, 0.2);
     c.telemetry.simulate = false;
-    let daemon = telemetryd::run(c, log).await.unwrap();
+    let daemon = start(c, log).await;
     let m = daemon.metric_addr;
     assert_eq!(
         get(&format!("http://{m}/telemetry/switch-1/latency_ms"))
@@ -285,9 +283,7 @@ async fn a_key_of_the_wrong_type_does_not_stop_the_writer_for_other_switches() {
     let mut conn = redis.conn().await;
     let _: () = conn.set("telemetry:switch-1", "not a hash").await.unwrap();
     let (log, lines) = capture_logger();
-    let daemon = telemetryd::run(config(redis.port, 3, 0.2), log)
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 3, 0.2), log).await;
     let started = now_ms();
     for since in [started, now_ms()] {
         eventually(
@@ -327,7 +323,7 @@ async fn a_missing_redis_password_is_reported_as_noauth_once_and_counted() {
         let (log, lines) = capture_logger();
         let mut c = config(redis.port, 300, 0.2);
         c.telemetry.simulate = simulate;
-        let daemon = telemetryd::run(c, log).await.unwrap();
+        let daemon = start(c, log).await;
         let m = daemon.metric_addr;
         let body = eventually("NOAUTH in /readyz", Duration::from_secs(5), || async {
             let body = get(&format!("http://{m}/readyz")).await.json();
@@ -386,7 +382,7 @@ async fn a_foreign_stamp_in_the_future_is_stale_and_warned_once() {
     let (log, lines) = capture_logger();
     let mut c = config(redis.port, 3, 0.2);
     c.telemetry.simulate = false;
-    let daemon = telemetryd::run(c, log).await.unwrap();
+    let daemon = start(c, log).await;
     let m = daemon.metric_addr;
     let stale = |path: &'static str| async move {
         let r = get(&format!("http://{m}{path}")).await;
@@ -442,9 +438,7 @@ async fn a_foreign_stamp_in_the_future_is_stale_and_warned_once() {
 async fn a_flushed_redis_is_noticed_within_seconds_when_samples_are_a_day_apart() {
     let redis = TestRedis::start();
     let (log, lines) = capture_logger();
-    let daemon = telemetryd::run(config(redis.port, 4, 86_400.0), log)
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 4, 86_400.0), log).await;
     let m = daemon.metric_addr;
     let readyz = || async { get(&format!("http://{m}/readyz")).await.json() };
     eventually("every switch confirmed", Duration::from_secs(5), || async {
@@ -486,7 +480,7 @@ async fn a_wrong_redis_password_is_reported_without_ever_showing_it() {
         let mut c = config(redis.port, 3, 0.2);
         c.telemetry.simulate = simulate;
         c.redis.password = Some(WRONG.into());
-        let daemon = telemetryd::run(c, log).await.unwrap();
+        let daemon = start(c, log).await;
         let m = daemon.metric_addr;
         let ready = eventually(
             "a failed AUTH in /readyz",

@@ -34,9 +34,7 @@ fn promtool_check(text: &str) -> (bool, String) {
 #[actix_web::test]
 async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 3, 0.2), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 3, 0.2), logging::discard()).await;
     let m = daemon.metric_addr;
     assert_eq!(
         get(&format!("http://{m}/telemetry/switch-2/latency_ms"))
@@ -154,9 +152,7 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
 #[actix_web::test]
 async fn health_and_readiness_answer_on_both_listeners_and_report_redis() {
     let mut redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 4, 0.2), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 4, 0.2), logging::discard()).await;
     for addr in [daemon.generator_addr, daemon.metric_addr] {
         let live = get(&format!("http://{addr}/healthz")).await;
         assert_eq!(
@@ -204,7 +200,7 @@ async fn the_redis_up_gauge_reads_1_while_redis_answers_and_0_while_it_is_gone()
         let mut redis = TestRedis::start();
         let mut c = config(redis.port, 3, 0.2);
         c.telemetry.simulate = simulate;
-        let daemon = telemetryd::run(c, logging::discard()).await.unwrap();
+        let daemon = start(c, logging::discard()).await;
         let url = format!("http://{}/metrics", daemon.metric_addr);
         let up = || async { metric(&get(&url).await.body, "telemetryd_redis_up") };
         eventually("telemetryd_redis_up 1", Duration::from_secs(5), || async {
@@ -252,9 +248,7 @@ async fn ingest_threads_are_named_batch_scheduled_and_gone_after_shutdown() {
     const SCHED_OTHER: u32 = 0;
     const SCHED_BATCH: u32 = 3;
     let redis = TestRedis::start();
-    let daemon = telemetryd::run(config(redis.port, 4, 0.2), logging::discard())
-        .await
-        .unwrap();
+    let daemon = start(config(redis.port, 4, 0.2), logging::discard()).await;
     // Serving first: the HTTP workers start with the first requests' server poll.
     let reply = get(&format!(
         "http://{}/telemetry/switch-1/latency_ms",
@@ -300,6 +294,45 @@ async fn ingest_threads_are_named_batch_scheduled_and_gone_after_shutdown() {
         || async {
             let left = threads();
             (!left.iter().any(|(.., tid)| ours.contains(tid))).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The tests' daemon guard: a test that fails before `shutdown` leaves no daemon behind,
+/// neither its listeners nor its ingest threads.
+#[actix_web::test]
+async fn a_dropped_daemon_stops_its_listeners_and_ingest_threads() {
+    let redis = TestRedis::start();
+    // Under `cargo test` other tests' daemons run in this process too: ours are the new ones.
+    let before: Vec<String> = threads().into_iter().map(|(.., tid)| tid).collect();
+    let daemon = start(config(redis.port, 4, 0.2), logging::discard()).await;
+    let addrs = [daemon.generator_addr, daemon.metric_addr];
+    assert_eq!(
+        get(&format!("http://{}/healthz", addrs[1])).await.status,
+        200
+    );
+    let ingest = ["switches", "redis-writer", "cache"];
+    let ours: Vec<String> = eventually("the ingest threads", Duration::from_secs(5), || async {
+        let ours: Vec<String> = threads()
+            .into_iter()
+            .filter(|(n, _, tid)| ingest.contains(&n.as_str()) && !before.contains(tid))
+            .map(|(.., tid)| tid)
+            .collect();
+        (ours.len() >= 3).then_some(ours)
+    })
+    .await;
+    drop(daemon);
+    eventually(
+        "listeners and threads gone",
+        Duration::from_secs(5),
+        || async {
+            let refused = addrs
+                .iter()
+                .all(|a| std::net::TcpStream::connect(a).is_err());
+            let left = threads();
+            let threads_gone = !left.iter().any(|(.., tid)| ours.contains(tid));
+            (refused && threads_gone).then_some(())
         },
     )
     .await;

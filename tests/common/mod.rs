@@ -125,6 +125,41 @@ impl Drop for TestRedis {
     }
 }
 
+/// The daemon, in-process, stopped in order by `shutdown` or at once when dropped: a test
+/// whose assertion fails leaves no daemon (listeners, ingest threads) behind.
+pub struct Daemon(Option<telemetryd::RunningDaemon>);
+
+impl Daemon {
+    /// Stops the daemon in order (see `telemetryd::shutdown`).
+    pub async fn shutdown(mut self) -> telemetryd::Stopped {
+        self.0.take().expect("running").shutdown().await
+    }
+}
+
+impl std::ops::Deref for Daemon {
+    type Target = telemetryd::RunningDaemon;
+    fn deref(&self) -> &telemetryd::RunningDaemon {
+        self.0.as_ref().expect("running")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(daemon) = self.0.take() {
+            daemon.abort();
+        }
+    }
+}
+
+/// Starts the daemon in-process with `config`, logging to `log`.
+pub async fn start(config: Config, log: slog::Logger) -> Daemon {
+    Daemon(Some(
+        telemetryd::run(config, log)
+            .await
+            .expect("the daemon starts"),
+    ))
+}
+
 /// A config for tests: both listeners on free ports, the given Redis port, a fixed seed,
 /// no log file.
 pub fn config(redis_port: u16, switches: u32, interval_s: f64) -> Config {
