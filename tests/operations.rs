@@ -89,17 +89,16 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
         "{text}"
     );
     // Every request is counted under the route it took, never under its raw path.
-    for (labels, count) in [
-        (
-            r#"route="/telemetry/{switch_id}/{metric}",status="200""#,
-            1.0,
-        ),
-        (r#"route="/telemetry/{switch_id}",status="200""#, 1.0),
-        (r#"route="/telemetry/{switch_id}",status="404""#, 1.0),
-        (r#"route="unmatched",status="404""#, 1.0),
+    use telemetryd::http::routes::{METRIC, SWITCH};
+    for (route, status, count) in [
+        (METRIC, 200, 1.0),
+        (SWITCH, 200, 1.0),
+        (SWITCH, 404, 1.0),
+        ("unmatched", 404, 1.0),
     ] {
-        let series =
-            format!("telemetryd_http_requests_total{{listener=\"metric_server\",{labels}}}");
+        let series = format!(
+            "telemetryd_http_requests_total{{listener=\"metric_server\",route=\"{route}\",status=\"{status}\"}}"
+        );
         assert_eq!(metric(&text, &series), Some(count), "{series} in:\n{text}");
     }
     assert!(
@@ -109,7 +108,9 @@ async fn metrics_expose_every_switch_and_the_daemon_and_pass_promtool() {
     assert_eq!(
         metric(
             &text,
-            r#"telemetryd_http_request_duration_seconds_count{listener="metric_server",route="/telemetry/{switch_id}"}"#
+            &format!(
+                "telemetryd_http_request_duration_seconds_count{{listener=\"metric_server\",route=\"{SWITCH}\"}}"
+            )
         ),
         Some(2.0),
         "{text}"

@@ -4,12 +4,12 @@
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{read, shared_body};
+use super::{read, routes, shared_body};
 use crate::cache::{BigBody, CacheView};
 
 /// Adds the generator API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/counters", counters));
+    cfg.service(read(routes::COUNTERS, counters));
 }
 
 /// `GET /counters`: the cached CSV body, rendered once per change of the cache.

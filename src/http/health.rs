@@ -6,8 +6,8 @@ use actix::Addr;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::read;
 use super::schema::Health;
+use super::{read, routes};
 use crate::cache::{CacheActor, CacheView};
 use crate::messages::Ping;
 use crate::model::now_unix_ms;
@@ -17,12 +17,12 @@ const LIVENESS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Adds the health routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/healthz", healthz))
-        .service(read("/readyz", readyz));
+    cfg.service(read(routes::HEALTHZ, healthz))
+        .service(read(routes::READYZ, readyz));
 }
 
 /// Liveness: 200 when the actor system answers a message in time, 503 when it does not.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = routes::HEALTHZ, tag = "operations",
     responses(
         (status = 200, description = "The actors answer", body = Health),
         (status = 503, description = "The cache actor did not answer in time", body = Health),
@@ -40,7 +40,7 @@ pub(crate) async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse 
 
 /// Readiness: 200 once the cache holds its initial state (503 before), with Redis's state
 /// and the age of what is served.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = routes::READYZ, tag = "operations",
     responses(
         (status = 200, description = "Serving: the cache holds every switch", body = Health),
         (status = 503, description = "Still loading", body = Health),

@@ -8,6 +8,7 @@ mod health;
 mod limits;
 mod log;
 pub mod openapi;
+pub mod routes;
 mod schema;
 mod shared_body;
 mod telemetry;
@@ -179,21 +180,8 @@ fn bind_one(
     })
 }
 
-/// Every route pattern a `read` resource is registered at: the `route` label of the request
-/// metrics, as static strings (a metric label must not be built from a client's path).
-pub const ROUTES: [&str; 11] = [
-    "/counters",
-    "/telemetry",
-    "/telemetry/",
-    "/telemetry/{switch_id}",
-    "/telemetry/{switch_id}/{metric}",
-    "/metrics",
-    "/healthz",
-    "/readyz",
-    "/openapi.json",
-    "/docs",
-    "/docs/{file:.*}",
-];
+/// Every route pattern a `read` resource is registered at (see `routes`).
+pub use routes::ALL as ROUTES;
 
 /// The route of a request its handler found itself (see `telemetry::by_switch`), as a
 /// request extension: one of `ROUTES`.

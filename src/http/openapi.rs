@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::OpenApi;
 
 use super::error::ApiError;
-use super::read;
 use super::schema::{ErrorBody, Fabric, Health, MetricName, MetricValue, SwitchMetrics};
+use super::{read, routes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,13 +41,13 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
 
 /// Swagger UI's settings: it loads the document from `/openapi.json`.
 static SWAGGER: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> =
-    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from("/openapi.json")));
+    LazyLock::new(|| Arc::new(utoipa_swagger_ui::Config::from(routes::OPENAPI)));
 
 /// Adds `/openapi.json`, `/docs` and Swagger UI under `/docs/`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/openapi.json", document))
-        .service(read("/docs", to_docs))
-        .service(read("/docs/{file:.*}", docs_file));
+    cfg.service(read(routes::OPENAPI, document))
+        .service(read(routes::DOCS, to_docs))
+        .service(read(routes::DOCS_FILES, docs_file));
 }
 
 async fn document() -> HttpResponse {

@@ -9,7 +9,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::error::ApiError;
 use super::schema::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
-use super::{RouteLabel, read, shared_body, stale_header};
+use super::{RouteLabel, read, routes, shared_body, stale_header};
 use crate::cache::{self, BigBody, CacheView, Lookup, Snapshot, SwitchState};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
@@ -18,14 +18,14 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 
 /// Adds the metrics API's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(read("/telemetry", all_no_slash))
-        .service(read("/telemetry/", all))
-        .service(read("/metrics", prometheus))
+    cfg.service(read(routes::FABRIC_NO_SLASH, all_no_slash))
+        .service(read(routes::FABRIC, all))
+        .service(read(routes::PROMETHEUS, prometheus))
         // `/telemetry/{switch_id}` and `/telemetry/{switch_id}/{metric}` are not patterns:
         // actix-router matches a pattern with variable segments by regex, a sixth of the
         // small route's instructions (bench/callgrind.sh). Under this static prefix,
         // `by_switch` takes the rest of the path apart itself.
-        .service(web::scope("/telemetry").default_service(web::to(by_switch)));
+        .service(web::scope(routes::SWITCH_PREFIX).default_service(web::to(by_switch)));
 }
 
 /// A route under `/telemetry/` naming a switch, taken from the path after `/telemetry`
@@ -58,8 +58,8 @@ impl<'a> SwitchRoute<'a> {
     /// The route's pattern, the `route` label of the request metrics.
     fn pattern(self) -> &'static str {
         match self {
-            SwitchRoute::Switch(_) => "/telemetry/{switch_id}",
-            SwitchRoute::Metric(..) => "/telemetry/{switch_id}/{metric}",
+            SwitchRoute::Switch(_) => routes::SWITCH,
+            SwitchRoute::Metric(..) => routes::METRIC,
         }
     }
 }
@@ -80,7 +80,7 @@ async fn by_switch(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse
 }
 
 /// The switch telemetry and the daemon's own metrics, for Prometheus.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = routes::PROMETHEUS, tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String,
         content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]
@@ -91,7 +91,7 @@ pub(crate) async fn prometheus(metrics: web::Data<Arc<Metrics>>) -> HttpResponse
 }
 
 /// Every switch, `{"switches": {...}}`, rendered once per change.
-#[utoipa::path(get, path = "/telemetry/", tag = "telemetry",
+#[utoipa::path(get, path = routes::FABRIC, tag = "telemetry",
     responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
@@ -100,7 +100,7 @@ pub(crate) async fn all(req: HttpRequest, view: web::Data<CacheView>) -> HttpRes
 }
 
 /// The same as `/telemetry/`, as the prototype also answered it without the slash.
-#[utoipa::path(get, path = "/telemetry", tag = "telemetry",
+#[utoipa::path(get, path = routes::FABRIC_NO_SLASH, tag = "telemetry",
     responses((status = 200, description = "Every switch's latest metrics", body = Fabric,
         headers(("x-telemetry-stale" = String, description = "true or false"))))
 )]
@@ -109,7 +109,7 @@ pub(crate) async fn all_no_slash(req: HttpRequest, view: web::Data<CacheView>) -
 }
 
 /// One switch's metrics.
-#[utoipa::path(get, path = "/telemetry/{switch_id}", tag = "telemetry",
+#[utoipa::path(get, path = routes::SWITCH, tag = "telemetry",
     params(("switch_id" = String, Path, description = "switch-0 ... switch-{N-1}", example = "switch-2")),
     responses(
         (status = 200, description = "The switch's latest metrics", body = SwitchMetrics,
@@ -127,7 +127,7 @@ pub(crate) fn one_switch(view: &CacheView, switch_id: &str) -> Result<HttpRespon
 }
 
 /// One metric of one switch.
-#[utoipa::path(get, path = "/telemetry/{switch_id}/{metric}", tag = "telemetry",
+#[utoipa::path(get, path = routes::METRIC, tag = "telemetry",
     params(
         ("switch_id" = String, Path, description = "switch-0 ... switch-{N-1}", example = "switch-2"),
         ("metric" = MetricName, Path, description = "A metric name", example = "latency_ms"),
@@ -215,11 +215,8 @@ mod tests {
 
     #[test]
     fn switch_routes_are_labelled_with_their_pattern() {
-        assert_eq!(Switch("x").pattern(), "/telemetry/{switch_id}");
-        assert_eq!(
-            Metric("x", "y").pattern(),
-            "/telemetry/{switch_id}/{metric}"
-        );
+        assert_eq!(Switch("x").pattern(), super::routes::SWITCH);
+        assert_eq!(Metric("x", "y").pattern(), super::routes::METRIC);
         for pattern in [Switch("x").pattern(), Metric("x", "y").pattern()] {
             assert!(super::super::ROUTES.contains(&pattern), "{pattern}");
         }

@@ -1,0 +1,54 @@
+//! Every route the listeners answer, in one table: the registrations, the OpenAPI paths,
+//! the `route` label of the request metrics and the tests all take their strings from here.
+
+/// `GET /counters` (generator listener): every switch as CSV.
+pub const COUNTERS: &str = "/counters";
+/// `GET /telemetry` (metrics listener): every switch as JSON, as the prototype answered it.
+pub const FABRIC_NO_SLASH: &str = "/telemetry";
+/// `GET /telemetry/`: every switch as JSON.
+pub const FABRIC: &str = "/telemetry/";
+/// The static prefix under which the two routes below are taken apart by hand.
+pub const SWITCH_PREFIX: &str = "/telemetry";
+/// `GET /telemetry/{switch_id}`: one switch.
+pub const SWITCH: &str = "/telemetry/{switch_id}";
+/// `GET /telemetry/{switch_id}/{metric}`: one value.
+pub const METRIC: &str = "/telemetry/{switch_id}/{metric}";
+/// `GET /metrics`: Prometheus text format.
+pub const PROMETHEUS: &str = "/metrics";
+/// `GET /healthz` (both listeners): liveness.
+pub const HEALTHZ: &str = "/healthz";
+/// `GET /readyz` (both listeners): readiness.
+pub const READYZ: &str = "/readyz";
+/// `GET /openapi.json`: the metrics API's description.
+pub const OPENAPI: &str = "/openapi.json";
+/// `GET /docs`: a redirect to `/docs/`.
+pub const DOCS: &str = "/docs";
+/// `GET /docs/{file}`: Swagger UI's files (`/docs/` is its page).
+pub const DOCS_FILES: &str = "/docs/{file:.*}";
+
+/// Every route, as the `route` label of the request metrics (a label is never built from
+/// a client's path).
+pub const ALL: [&str; 11] = [
+    COUNTERS,
+    FABRIC_NO_SLASH,
+    FABRIC,
+    SWITCH,
+    METRIC,
+    PROMETHEUS,
+    HEALTHZ,
+    READYZ,
+    OPENAPI,
+    DOCS,
+    DOCS_FILES,
+];
+
+/// The routes the OpenAPI document describes (the metrics API and the health routes).
+pub const DOCUMENTED: [&str; 7] = [
+    FABRIC_NO_SLASH,
+    FABRIC,
+    SWITCH,
+    METRIC,
+    PROMETHEUS,
+    HEALTHZ,
+    READYZ,
+];
