@@ -11,8 +11,8 @@ use slog::{Logger, info, o, warn};
 
 use crate::cache::{CacheActor, CacheView, SyncSettings};
 use crate::config::Config;
+use crate::http::prometheus::Metrics;
 use crate::http::{self, BindError};
-use crate::metrics::Metrics;
 use crate::model::SwitchId;
 use crate::simulate::{SwitchActor, SwitchModel, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};

@@ -12,11 +12,18 @@
 //! | 4 | [`cache`] | `CacheActor` keeps the latest state, re-reads Redis each interval, publishes snapshots |
 //! | 5 | [`http`] | both listeners answer from the latest snapshot: `/counters` (CSV), `/telemetry` (JSON) |
 //!
+//! Inside [`http`]: [`http::routes`] (every route's string, in one table),
+//! [`http::schema`] (the response types the OpenAPI document describes),
+//! [`http::openapi`] (the document and Swagger UI) and [`http::prometheus`] (`/metrics`:
+//! the switch series read from the cache, and the daemon's own metrics).
+//!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
-//! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
-//! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order),
-//! [`systemd`] (readiness and watchdog) and [`threads`] (which thread runs what, named and
-//! scheduled).
+//! actor message, and Redis's state as the writer and cache report it), [`store::health`]
+//! (one function per Redis state change: log, gauge, notify), [`metrics`] (the daemon's own
+//! counters, importing nothing of the daemon), [`config`] (figment + validation),
+//! [`logging`] (slog drains), [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop
+//! sequence and its order), [`systemd`] (readiness and watchdog) and [`threads`] (which
+//! thread runs what, named and scheduled).
 
 // One exception, in `threads`: setting a thread's scheduling policy (no safe binding has it).
 #![deny(unsafe_code)]

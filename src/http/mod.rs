@@ -8,8 +8,9 @@ mod health;
 mod limits;
 mod log;
 pub mod openapi;
+pub mod prometheus;
 pub mod routes;
-mod schema;
+pub mod schema;
 mod shared_body;
 mod telemetry;
 
@@ -31,9 +32,9 @@ use actix::Addr;
 
 use crate::cache::{CacheActor, CacheView};
 use crate::config::{Config, LogLevel};
-use crate::metrics::Metrics;
 use error::ApiError;
 use log::RequestLog;
+use prometheus::Metrics;
 
 /// Header on every data answer: `true` when some switch in it is not confirmed in Redis or
 /// older than `STALE_INTERVALS` update intervals, or the cache is still loading.

@@ -8,10 +8,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::error::ApiError;
+use super::prometheus::{CONTENT_TYPE, Metrics};
 use super::schema::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
 use super::{RouteLabel, read, routes, shared_body, stale_header};
 use crate::cache::{self, BigBody, CacheView, Lookup, Snapshot, SwitchState};
-use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::{Metric, SwitchId};
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
