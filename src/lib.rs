@@ -13,7 +13,8 @@
 //! | 5 | [`http`] | both listeners answer from the latest snapshot: `/counters` (CSV), `/telemetry` (JSON) |
 //!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
-//! actor message), [`config`] (figment + validation), [`logging`] (slog drains),
+//! actor message), [`config`] (one file per section with its own checks; figment loading
+//! that names every bad key and its source; secrets), [`logging`] (slog drains),
 //! [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its order),
 //! [`systemd`] (readiness and watchdog) and [`threads`] (which thread runs what, named and
 //! scheduled).
