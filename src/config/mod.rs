@@ -631,11 +631,14 @@ mod tests {
         let defaults = serde_json::to_value(Config::default()).unwrap();
         for (key, default, _) in readme_table() {
             if let Some(literal) = default.strip_prefix('`') {
-                // A value: written at its key, it loads as the default config.
+                // A value: written at its key, it loads as the default.
                 let literal = literal.split('`').next().unwrap();
+                let (section, name) = key.split_once('.').unwrap();
+                let loaded = Config::from_yaml(&yaml_with(&key, literal))
+                    .unwrap_or_else(|e| panic!("{key}: README's {literal} does not load: {e}"));
                 assert_eq!(
-                    Config::from_yaml(&yaml_with(&key, literal)).as_ref().ok(),
-                    Some(&Config::default()),
+                    serde_json::to_value(loaded).unwrap()[section][name],
+                    defaults[section][name],
                     "{key}: README says {literal}"
                 );
             } else {
