@@ -26,9 +26,10 @@ pub use problem::{ConfigError, Problem};
 pub use redis::RedisConfig;
 pub use secret::{REDACTED, Secret};
 pub use server::ServerConfig;
-pub use shutdown::ShutdownConfig;
+pub use shutdown::{MAX_SHUTDOWN_SECONDS, ShutdownConfig};
 pub use telemetry::{
-    MAX_INTERVAL_SECONDS, MAX_SWITCHES, MEASURED_SAMPLES_PER_SECOND, TelemetryConfig,
+    MAX_INTERVAL_SECONDS, MAX_SWITCHES, MEASURED_SAMPLES_PER_SECOND, MIN_INTERVAL_SECONDS,
+    TelemetryConfig,
 };
 
 /// The file read when `--config` is not given, relative to the working directory.

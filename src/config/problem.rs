@@ -48,7 +48,7 @@ impl fmt::Display for ConfigError {
 
 impl ConfigError {
     /// An error of one problem.
-    pub fn one(key: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn one(key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             problems: vec![Problem::new(key, message)],
         }

@@ -52,7 +52,9 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// For `#[serde(deserialize_with)]` on an `Option<String>` that is text whatever it looks
 /// like (a user name `1234`).
-pub fn option_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(super) fn option_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     struct Text(String);
     impl<'de> Deserialize<'de> for Text {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
