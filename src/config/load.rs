@@ -92,9 +92,10 @@ fn extract(figment: &Figment, env_prefix: &str) -> Result<Config, ConfigError> {
                         with_source(p.message, &p.key, figment.find_metadata(&p.key), env_prefix);
                     Problem::new(p.key, message)
                 }));
-                return match problems.is_empty() {
-                    true => Ok(config),
-                    false => Err(ConfigError { problems }),
+                return if problems.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(ConfigError { problems })
                 };
             }
             Err(errors) => errors,
@@ -129,13 +130,15 @@ fn describe(error: &figment::Error, figment: &Figment, env_prefix: &str) -> (Vec
         }
         kind => kind.to_string(),
     };
-    let key = match path.is_empty() {
-        true => "(top level)".to_string(),
-        false => path.join("."),
+    let key = if path.is_empty() {
+        "(top level)".to_string()
+    } else {
+        path.join(".")
     };
-    let what = match is_secret(&key) {
-        true => SECRET_NOT_SHOWN.to_string(),
-        false => what,
+    let what = if is_secret(&key) {
+        SECRET_NOT_SHOWN.to_string()
+    } else {
+        what
     };
     // Errors from the re-extractions carry no metadata; the original figment knows the key.
     let metadata = error

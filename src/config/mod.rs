@@ -99,9 +99,10 @@ impl Config {
     /// Checks every value that types alone cannot, and reports all problems at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let problems = self.check(&[]);
-        match problems.is_empty() {
-            true => Ok(()),
-            false => Err(ConfigError { problems }),
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
         }
     }
 
