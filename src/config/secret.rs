@@ -11,6 +11,7 @@ pub const REDACTED: &str = "***";
 
 /// A secret (a password). Debug, Display and Serialize show [`REDACTED`], so a config dump,
 /// a log line or an error cannot reveal it; [`Secret::expose`] is the one way to the value.
+/// (So a serialized config does not load back with its secrets: the price of safe dumps.)
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
