@@ -20,10 +20,11 @@
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message, and Redis's state as the writer and cache report it), [`store::health`]
 //! (one function per Redis state change: log, gauge, notify), [`metrics`] (the daemon's own
-//! counters, importing nothing of the daemon), [`config`] (figment + validation),
-//! [`logging`] (slog drains), [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop
-//! sequence and its order), [`systemd`] (readiness and watchdog) and [`threads`] (which
-//! thread runs what, named and scheduled).
+//! counters, importing nothing of the daemon), [`config`] (one file per section with its own
+//! checks; figment loading that names every bad key and its source; secrets), [`logging`]
+//! (slog drains), [`daemon`] (wiring, [`run`]), [`shutdown`] (the stop sequence and its
+//! order), [`systemd`] (readiness and watchdog) and [`threads`] (which thread runs what,
+//! named and scheduled).
 
 // One exception, in `threads`: setting a thread's scheduling policy (no safe binding has it).
 #![deny(unsafe_code)]

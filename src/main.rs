@@ -1,11 +1,11 @@
 //! The `telemetryd` binary: parses the command line, loads the config, sets up logging,
 //! runs the daemon until SIGTERM or SIGINT, and maps the outcome to an exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use slog::{error, info};
+use slog::{error, info, warn};
 use telemetryd::shutdown::Signals;
 use telemetryd::{Config, logging};
 
@@ -39,7 +39,8 @@ struct Cli {
     /// present. TELEMETRYD_<SECTION>__<KEY> environment variables override it.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Load and validate the configuration, print it, and exit (0 when valid).
+    /// Load and validate the configuration, open logging.file as the daemon would, print
+    /// any warnings, and exit (0 when valid, 78 when not). Binds nothing, changes nothing.
     #[arg(long)]
     check_config: bool,
 }
@@ -53,10 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
-    if cli.check_config {
-        println!("telemetryd: configuration is valid");
-        return ExitCode::SUCCESS;
-    }
+    // Opened for --check-config too, by the same code: a log file the daemon cannot open
+    // is a config error either way.
+    let log_file_existed = config.log_file().is_some_and(Path::exists);
     let (log, _flush_logs_on_exit) = match logging::build(config.logging.level, config.log_file()) {
         Ok(logging) => logging,
         Err(e) => {
@@ -64,6 +64,21 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::CONFIG);
         }
     };
+    let warnings = config.warnings();
+    if cli.check_config {
+        // A check changes nothing: a log file it created goes again.
+        if let Some(file) = config.log_file().filter(|_| !log_file_existed) {
+            let _ = std::fs::remove_file(file);
+        }
+        if !warnings.is_empty() {
+            eprintln!("telemetryd: configuration warnings:");
+            for w in &warnings {
+                eprintln!("  {w}");
+            }
+        }
+        println!("telemetryd: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
 
     exit_on_panic();
     let system = actix_web::rt::System::new();
@@ -76,6 +91,9 @@ fn main() -> ExitCode {
             }
         };
         info!(log, "Starting."; "version" => env!("CARGO_PKG_VERSION"), "pid" => std::process::id());
+        for w in &warnings {
+            warn!(log, "Configuration beyond what was measured."; "key" => w.key.as_str(), "warning" => w.message.as_str());
+        }
         let daemon = match telemetryd::run(config, log.clone()).await {
             Ok(daemon) => daemon,
             Err(e) => {

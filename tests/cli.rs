@@ -11,8 +11,14 @@ use common::*;
 /// Runs the binary with `args` and `env`, from an empty directory (so no telemetry.yaml
 /// is picked up by accident), and returns its exit code and stderr.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let (code, _, stderr) = run_command(binary(), args, env);
+    (code, stderr)
+}
+
+/// As `run`, with any command (the binary under another user), and stdout too.
+fn run_command(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let out = binary()
+    let out = command
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir.path())
@@ -20,8 +26,50 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The (key, message) lines under `header` in the binary's stderr, as it prints problems
+/// and warnings: `  key: message`.
+fn listed(stderr: &str, header: &str) -> Vec<(String, String)> {
+    stderr
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .map_while(|l| l.strip_prefix("  "))
+        .map(|l| {
+            let (key, message) = l.split_once(": ").expect("key: message");
+            (key.to_string(), message.to_string())
+        })
+        .collect()
+}
+
+fn problems(stderr: &str) -> Vec<(String, String)> {
+    listed(stderr, "telemetryd: invalid configuration:")
+}
+
+fn problem_keys(stderr: &str) -> Vec<String> {
+    problems(stderr).into_iter().map(|p| p.0).collect()
+}
+
+/// The fields of one logfmt line (`key=value` or `key="quoted value"`).
+fn logfmt(line: &str) -> std::collections::HashMap<String, String> {
+    let mut fields = std::collections::HashMap::new();
+    let mut rest = line;
+    while let Some((key, after)) = rest.split_once('=') {
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').unwrap_or(quoted.len());
+                (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
+            }
+            None => after.split_once(' ').unwrap_or((after, "")),
+        };
+        fields.insert(key.trim().to_string(), value.to_string());
+        rest = next.trim_start();
+    }
+    fields
 }
 
 fn with_config(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
@@ -96,6 +144,279 @@ fn environment_overrides_are_validated_and_named() {
     let (code, stderr) = with_config("", &[("TELEMETRYD_REDIS__PORT", "sixty")]);
     assert_eq!(code, 78, "{stderr}");
     assert!(stderr.contains("TELEMETRYD_REDIS__PORT"), "{stderr}");
+}
+
+#[test]
+fn every_bad_key_is_listed_with_its_file_or_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, "telemetry: {switches: many}\nredis: {port: abc}\n").unwrap();
+    let (code, _, stderr) = run_command(
+        binary(),
+        &["--config", file.to_str().unwrap(), "--check-config"],
+        &[
+            ("TELEMETRYD_TELEMETRY__SEED", "x"),
+            ("TELEMETRYD_HTTP__REQUEST_TIMEOUT_MS", "1"),
+        ],
+    );
+    assert_eq!(code, 78, "{stderr}");
+    let in_file = format!("(in {})", file.display());
+    let sources: Vec<(String, String)> = problems(&stderr)
+        .into_iter()
+        .map(|(key, message)| {
+            let source = message.rsplit_once(" (in ").expect("a source").1;
+            (key, format!("(in {source}"))
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("redis.port".into(), in_file.clone()),
+            (
+                "telemetry.seed".into(),
+                "(in environment variable TELEMETRYD_TELEMETRY__SEED)".into()
+            ),
+            ("telemetry.switches".into(), in_file),
+            (
+                "http.request_timeout_ms".into(),
+                "(in environment variable TELEMETRYD_HTTP__REQUEST_TIMEOUT_MS)".into()
+            ),
+        ],
+        "{stderr}"
+    );
+}
+
+/// A value to look for in every output: distinct enough not to appear by chance.
+const SECRET: &str = "31415926535";
+
+/// The environment variable that sets `key`.
+fn variable(key: &str) -> String {
+    format!("TELEMETRYD_{}", key.replace('.', "__").to_uppercase())
+}
+
+#[test]
+fn numeric_secrets_are_accepted_and_never_printed() {
+    for key in telemetryd::config::SECRET_KEYS {
+        let var = variable(key);
+        let (code, stdout, stderr) = run_command(binary(), &["--check-config"], &[(&var, SECRET)]);
+        assert_eq!(code, 0, "{key}: {stderr}");
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{stdout}{stderr}"
+        );
+
+        // Beside another key's problem.
+        let (code, stdout, stderr) = run_command(
+            binary(),
+            &["--check-config"],
+            &[(&var, SECRET), ("TELEMETRYD_TELEMETRY__SWITCHES", "0")],
+        );
+        assert_eq!(problem_keys(&stderr), ["telemetry.switches"], "{stderr}");
+        assert_eq!(code, 78);
+        assert!(
+            !stdout.contains(SECRET) && !stderr.contains(SECRET),
+            "{stdout}{stderr}"
+        );
+
+        // The secret key itself of the wrong type, from the environment and from a file.
+        let (code, _, stderr) = run_command(
+            binary(),
+            &["--check-config"],
+            &[(&format!("{var}__X"), SECRET)],
+        );
+        assert_eq!(
+            (code, problem_keys(&stderr)),
+            (78, vec![key.to_string()]),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "{stderr}");
+        let (section, name) = key.split_once('.').unwrap();
+        let (code, stderr) = with_config(&format!("{section}: {{{name}: [{SECRET}]}}"), &[]);
+        assert_eq!(
+            (code, problem_keys(&stderr)),
+            (78, vec![key.to_string()]),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(SECRET), "{stderr}");
+    }
+}
+
+#[actix_web::test]
+async fn a_numeric_redis_password_authenticates_and_stays_out_of_the_logs() {
+    use deadpool_redis::redis::{self, AsyncCommands};
+    let password = "12345678";
+    let redis = TestRedis::start();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg(password)
+        .query_async(&mut redis.conn().await)
+        .await
+        .unwrap();
+    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_REDIS__PASSWORD", password)]);
+    daemon.wait_serving().await;
+    let url = format!("redis://:{password}@127.0.0.1:{}/0", redis.port);
+    let conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    eventually("every switch in Redis", Duration::from_secs(10), || {
+        let mut conn = conn.clone();
+        async move {
+            let keys: Vec<String> = conn.keys("telemetry:switch-*").await.ok()?;
+            (keys.len() == 8).then_some(())
+        }
+    })
+    .await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let stderr = daemon.stderr();
+    let file = std::fs::read_to_string(&daemon.log).unwrap();
+    assert!(stderr.contains("msg=Stopped."), "{stderr}");
+    assert!(
+        !stderr.contains(password) && !file.contains(password),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn overlapping_listeners_are_rejected_by_check_config() {
+    let port = free_port().to_string();
+    for (generator, metric) in [
+        ("0.0.0.0", "127.0.0.1"),
+        ("127.0.0.1", "0.0.0.0"),
+        ("::", "127.0.0.1"),
+        ("::1", "::"),
+    ] {
+        let (code, stderr) = run(
+            &["--check-config"],
+            &[
+                ("TELEMETRYD_GENERATOR_SERVER__HOST", generator),
+                ("TELEMETRYD_METRIC_SERVER__HOST", metric),
+                ("TELEMETRYD_GENERATOR_SERVER__PORT", &port),
+                ("TELEMETRYD_METRIC_SERVER__PORT", &port),
+            ],
+        );
+        assert_eq!(code, 78, "{generator} {metric}: {stderr}");
+        assert_eq!(problem_keys(&stderr), ["metric_server.port"], "{stderr}");
+    }
+}
+
+/// The binary, as an unprivileged user when the tests run as root (root writes into
+/// read-only directories).
+fn unprivileged_binary(owner_of_tempdir: u32) -> Command {
+    if owner_of_tempdir != 0 {
+        return binary();
+    }
+    let mut setpriv = Command::new("setpriv");
+    setpriv.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_telemetryd"),
+    ]);
+    setpriv
+}
+
+#[test]
+fn an_unwritable_log_file_is_rejected_by_check_config() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    for (path, mode) in [(dir.path(), 0o755), (read_only.as_path(), 0o555)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let uid = std::fs::metadata(dir.path()).unwrap().uid();
+    for (file, why) in [
+        (dir.path().to_path_buf(), "Is a directory"),
+        (dir.path().join("missing/telemetry.log"), "No such file"),
+        (read_only.join("telemetry.log"), "Permission denied"),
+    ] {
+        let (code, _, stderr) = run_command(
+            unprivileged_binary(uid),
+            &["--check-config"],
+            &[("TELEMETRYD_LOGGING__FILE", file.to_str().unwrap())],
+        );
+        assert_eq!(code, 78, "{}: {stderr}", file.display());
+        let problems = problems(&stderr);
+        assert_eq!(problems.len(), 1, "{stderr}");
+        assert_eq!(problems[0].0, "logging.file");
+        assert!(problems[0].1.contains(why), "{stderr}");
+    }
+}
+
+#[test]
+fn check_config_leaves_no_log_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("telemetry.log");
+    let (code, stderr) = run(
+        &["--check-config"],
+        &[("TELEMETRYD_LOGGING__FILE", file.to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!file.exists());
+    // A file that was there stays, untouched.
+    std::fs::write(&file, "kept\n").unwrap();
+    let (code, _) = run(
+        &["--check-config"],
+        &[("TELEMETRYD_LOGGING__FILE", file.to_str().unwrap())],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "kept\n");
+}
+
+#[test]
+fn check_config_prints_a_sample_rate_beyond_the_measured_one_as_a_warning() {
+    let (code, stdout, stderr) = run_command(
+        binary(),
+        &["--check-config"],
+        &[
+            ("TELEMETRYD_TELEMETRY__SWITCHES", "1000000"),
+            ("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.001"),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "telemetryd: configuration is valid");
+    let warnings = listed(&stderr, "telemetryd: configuration warnings:");
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert_eq!(warnings[0].0, "telemetry.switches");
+    assert!(
+        warnings[0].1.starts_with("1000000 switches every 0.001 s (telemetry.update_interval_seconds) is 1000000000 samples per second"),
+        "{stderr}"
+    );
+}
+
+#[actix_web::test]
+async fn the_daemon_logs_a_sample_rate_beyond_the_measured_one_at_warning() {
+    let redis = TestRedis::start();
+    // 151 switches every millisecond: 151,000 samples per second, just past the measure.
+    let mut daemon = Proc::start(
+        redis.port,
+        &[
+            ("TELEMETRYD_TELEMETRY__SWITCHES", "151"),
+            ("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.001"),
+        ],
+    );
+    daemon.wait_serving().await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let stderr = daemon.stderr();
+    let warnings: Vec<_> = stderr
+        .lines()
+        .map(logfmt)
+        .filter(|f| {
+            f.get("msg").map(String::as_str) == Some("Configuration beyond what was measured.")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert_eq!(warnings[0]["level"], "WARNING");
+    assert_eq!(warnings[0]["key"], "telemetry.switches");
+    assert!(
+        warnings[0]["warning"].starts_with("151 switches every 0.001 s"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -479,7 +479,7 @@ async fn a_wrong_redis_password_is_reported_without_ever_showing_it() {
         let (log, lines) = capture_logger();
         let mut c = config(redis.port, 3, 0.2);
         c.telemetry.simulate = simulate;
-        c.redis.password = Some(WRONG.into());
+        c.redis.password = Some(telemetryd::config::Secret::new(WRONG));
         let daemon = start(c, log).await;
         let m = daemon.metric_addr;
         let ready = eventually(

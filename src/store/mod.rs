@@ -44,7 +44,7 @@ pub fn pool(config: &RedisConfig) -> Result<Pool, StoreError> {
         redis = redis.set_username(user);
     }
     if let Some(password) = &config.password {
-        redis = redis.set_password(password);
+        redis = redis.set_password(password.expose());
     }
     let info: ConnectionInfo = ConnectionAddr::Tcp(config.host.clone(), config.port)
         .into_connection_info()
