@@ -29,7 +29,7 @@ pub enum StoreError {
     Connect(String),
     #[error("Redis error: {0}")]
     Redis(#[from] deadpool_redis::redis::RedisError),
-    #[error("Redis did not answer within {0:?}")]
+    #[error("Redis did not answer within {} ms", .0.as_millis())]
     Timeout(Duration),
 }
 
