@@ -204,6 +204,75 @@ async fn sighup_after_the_log_file_was_moved_writes_to_a_new_file_at_the_same_pa
     assert_eq!(std::fs::metadata(&rotated).unwrap().len(), rotated_len);
 }
 
+/// The README's logrotate snippet, for the file at `log`, signalling `pid` with `kill`
+/// instead of `systemctl kill` (no systemd here).
+fn readme_logrotate_config(log: &Path, pid: u32) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("/var/log/telemetryd/telemetry.log {")
+        .expect("the README has a logrotate snippet");
+    let end = start + readme[start..].find("```").unwrap();
+    let snippet = &readme[start..end];
+    let hup = "systemctl kill -s HUP telemetryd.service";
+    assert!(snippet.contains(hup), "{snippet}");
+    snippet
+        .replace("/var/log/telemetryd/telemetry.log", log.to_str().unwrap())
+        .replace(hup, &format!("kill -HUP {pid}"))
+}
+
+#[actix_web::test]
+async fn the_readme_logrotate_snippet_rotates_a_file_the_daemon_then_writes_anew() {
+    let redis = TestRedis::start();
+    let mut daemon = Daemon::start(redis.port);
+    daemon.wait_serving().await;
+    let log = daemon.log.clone();
+    let dir = log.parent().unwrap().to_path_buf();
+    let config = dir.join("logrotate.conf");
+    std::fs::write(&config, readme_logrotate_config(&log, daemon.child.id())).unwrap();
+    let rotate = || {
+        let out = std::process::Command::new("logrotate")
+            .arg("--force")
+            .arg("--state")
+            .arg(dir.join("logrotate.state"))
+            .arg(&config)
+            .output()
+            .expect("logrotate must be installed (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for round in 1..=2 {
+        let path = format!("/telemetry/switch-{round}/latency_ms");
+        assert_eq!(get(&daemon.url(&path)).await.status, 200);
+        eventually(
+            "the request line in the log file",
+            Duration::from_secs(10),
+            || {
+                let found = logged_request(&log, &path);
+                async move { found.then_some(()) }
+            },
+        )
+        .await;
+        rotate();
+        eventually("the reopened file", Duration::from_secs(10), || {
+            let found = with_msg(&log, "Log file reopened.").len() == 1;
+            async move { found.then_some(()) }
+        })
+        .await;
+    }
+    // delaycompress: the newest rotation stays plain (the daemon may still have been
+    // writing to it), the one before is compressed.
+    assert!(logged_request(
+        &dir.join("telemetry.log.1"),
+        "/telemetry/switch-2/latency_ms"
+    ));
+    assert!(dir.join("telemetry.log.2.gz").exists());
+    assert!(daemon.still_running());
+}
+
 #[actix_web::test]
 async fn sigusr1_and_sigusr2_are_logged_and_ignored() {
     let redis = TestRedis::start();
