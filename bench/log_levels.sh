@@ -61,9 +61,9 @@ round() {
     DAEMON_PID=""
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$OUT/wrk-$level-$n.txt")
     lines=$(grep -c 'msg="HTTP request."' "$log" || true)
-    skipped=$(grep 'msg="HTTP request summary."' "$log" | sed -n 's/.* skipped=\([0-9]*\).*/\1/p' |
+    skipped=$({ grep 'msg="HTTP request summary."' "$log" || true; } | sed -n 's/.* skipped=\([0-9]*\).*/\1/p' |
         awk '{s+=$1} END{print s+0}')
-    dropped=$(grep 'msg="Log lines dropped."' "$log" | sed -n 's/.* dropped=\([0-9]*\).*/\1/p' |
+    dropped=$({ grep 'msg="Log lines dropped."' "$log" || true; } | sed -n 's/.* dropped=\([0-9]*\).*/\1/p' |
         awk '{s+=$1} END{print s+0}')
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$level" "$n" "$rps" "$lines" "$skipped" "$dropped" >>"$OUT/rounds.tsv"
     printf '%-8s round %s: %7s req/s  request lines %7s  skipped %8s  dropped %s\n' \
