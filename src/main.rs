@@ -60,16 +60,15 @@ fn main() -> ExitCode {
         println!("telemetryd: configuration is valid");
         return ExitCode::SUCCESS;
     }
-    // Dropped last (after the System and its tasks): writes the lines still queued.
+    // Shared with the stop-signal task; whoever drops it last (when the System ends) writes
+    // the lines still queued.
     let (log, logging) = match logging::build(config.logging.level, config.log_file()) {
-        Ok(logging) => logging,
+        Ok((log, logging)) => (log, Arc::new(logging)),
         Err(e) => {
             eprintln!("telemetryd: invalid configuration:\n  logging.file: {e}");
             return ExitCode::from(exit::CONFIG);
         }
     };
-
-    let logging = Arc::new(logging);
 
     exit_on_panic();
     let system = actix_web::rt::System::new();
