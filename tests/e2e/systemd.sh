@@ -305,7 +305,7 @@ else
         "threads (name policy):" "$threads" "warnings: ${sched_warnings:-(none)}"
 fi
 
-# c. Every request is logged, with its latency.
+# c. Requests are logged (up to 100 lines a second per listener), with their latency.
 for path in /telemetry/switch-2 /telemetry/switch-2/latency_ms /nope; do
     http_code "http://127.0.0.1:8080$path" >/dev/null
 done
