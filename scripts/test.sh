@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
-# Installs what a fresh Debian machine lacks: redis-server, systemd-analyze and promtool
-# with apt-get, schemathesis with pip.
+# Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool and
+# logrotate with apt-get, schemathesis with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v logrotate >/dev/null 2>&1 || missing+=(logrotate)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
     sudo=""

@@ -38,6 +38,8 @@ pub struct RunningDaemon {
     /// Where the metrics API listens.
     pub metric_addr: SocketAddr,
     pub(crate) listeners: [ServerHandle; 2],
+    /// The listeners' request-log summaries (the stop sequence writes their last interval).
+    pub(crate) summaries: [http::RequestSummary; 2],
     pub(crate) writer: Addr<RedisWriter>,
     pub(crate) threads: IngestThreads,
     pub(crate) log: Logger,
@@ -172,6 +174,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         generator_addr: generator.addr,
         metric_addr: metric.addr,
         listeners: [generator.handle, metric.handle],
+        summaries: [generator.summary, metric.summary],
         writer,
         threads: IngestThreads {
             switches: switches_thread,

@@ -1,21 +1,41 @@
 //! slog drains: logfmt lines on stderr (with journald priority prefixes under systemd) and,
 //! when configured, the same lines appended to a file.
 
-use std::fs::OpenOptions;
-use std::io;
-use std::path::Path;
-use std::time::SystemTime;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
-use slog::{Drain, Level, Logger, Never, Record, o};
+use slog::{Drain, Level, Logger, Never, OwnedKVList, Record, error, info, o};
+use slog_async::{AsyncCore, AsyncGuard};
 
 use crate::config::LogLevel;
 
-/// Keeps the asynchronous drain alive; dropping it flushes the lines still queued.
-pub type LogGuard = slog_async::AsyncGuard;
-
-/// Lines queued for the logging thread before new ones are dropped (and the drop counted in
-/// a later line) rather than slowing request handling.
+/// Lines queued for the logging thread before new ones are dropped (and counted, see
+/// [`Logging::report_drops`]) rather than slowing request handling.
 const QUEUE_LINES: usize = 16_384;
+
+/// How often the binary reports dropped lines, at most: one WARNING line per interval
+/// however many were dropped, so a flood cannot flood `journalctl -p warning` in turn.
+pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the binary keeps of its logging once the root logger is built: dropping it writes
+/// the lines still queued; it also reopens the log file (SIGHUP) and reports dropped lines.
+pub struct Logging {
+    queue: Arc<CountDrops>,
+    level: Level,
+    file: Option<LogFile>,
+    // Last: the fields above hold no thread, the guard joins the logging thread.
+    _guard: AsyncGuard,
+}
+
+/// The log file and the handle that makes its writer reopen it before its next line.
+struct LogFile {
+    path: PathBuf,
+    handle: reopen::Handle,
+}
 
 /// Builds the daemon's root logger.
 ///
@@ -23,9 +43,11 @@ const QUEUE_LINES: usize = 16_384;
 /// priority, which journald strips and stores, so `journalctl -p warning` filters by level;
 /// journald adds its own timestamp. Elsewhere lines start with an RFC 3339 timestamp. No
 /// colour codes either way.
-pub fn build(level: LogLevel, file: Option<&Path>) -> io::Result<(Logger, LogGuard)> {
+pub fn build(level: LogLevel, file: Option<&Path>) -> io::Result<(Logger, Logging)> {
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let stderr = slog_logfmt::Logfmt::new(io::stderr())
+    // slog-logfmt writes a line in a dozen pieces and flushes at its end: buffered, a line
+    // is one write(2) instead of a dozen.
+    let stderr = slog_logfmt::Logfmt::new(BufWriter::new(io::stderr()))
         .set_prefix(if under_journald {
             journald_prefix
         } else {
@@ -34,36 +56,137 @@ pub fn build(level: LogLevel, file: Option<&Path>) -> io::Result<(Logger, LogGua
         .print_msg(true)
         .build()
         .ignore_res();
-    let drain: Box<dyn Drain<Ok = (), Err = Never> + Send> = match file {
+    let (drain, file): (Box<dyn Drain<Ok = (), Err = Never> + Send>, _) = match file {
         Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
+            let owned = path.to_path_buf();
+            let writer =
+                reopen::Reopen::new(Box::new(move || open_append(&owned))).map_err(|e| {
                     io::Error::new(
                         e.kind(),
                         format!("cannot open log file {}: {e}", path.display()),
                     )
                 })?;
-            let file = slog_logfmt::Logfmt::new(file)
+            let handle = writer.handle();
+            let file_drain = slog_logfmt::Logfmt::new(BufWriter::new(writer))
                 .set_prefix(timestamp_prefix)
                 .print_msg(true)
                 .build()
                 .ignore_res();
-            Box::new(slog::Duplicate::new(stderr, file).ignore_res())
+            let file = LogFile {
+                path: path.to_path_buf(),
+                handle,
+            };
+            (
+                Box::new(slog::Duplicate::new(stderr, file_drain).ignore_res()),
+                Some(file),
+            )
         }
-        None => Box::new(stderr),
+        None => (Box::new(stderr), None),
     };
-    let (drain, guard) = slog_async::Async::new(drain)
-        .chan_size(QUEUE_LINES)
-        .overflow_strategy(slog_async::OverflowStrategy::DropAndReport)
+    Ok(queued(drain, QUEUE_LINES, slog_level(level), file))
+}
+
+/// The root logger: lines at `level` or above go through a queue of `lines` to the logging
+/// thread, which writes them to `drain`.
+fn queued(
+    drain: Box<dyn Drain<Ok = (), Err = Never> + Send>,
+    lines: usize,
+    level: Level,
+    file: Option<LogFile>,
+) -> (Logger, Logging) {
+    let (core, guard) = AsyncCore::custom(drain)
+        .chan_size(lines)
         .thread_name("telemetryd-log".into())
         .build_with_guard();
+    let queue = Arc::new(CountDrops {
+        core,
+        lines,
+        dropped: AtomicU64::new(0),
+    });
     // Filtered before the queue: a line below the level costs a comparison, not a trip
     // through the channel to the logging thread.
-    let drain = slog::LevelFilter::new(drain.fuse(), slog_level(level)).fuse();
-    Ok((Logger::root(drain, o!()), guard))
+    let root = slog::LevelFilter::new(queue.clone(), level).ignore_res();
+    let logging = Logging {
+        queue,
+        level,
+        file,
+        _guard: guard,
+    };
+    (Logger::root(root, o!()), logging)
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// The queue to the logging thread, counting the lines it had no room for instead of
+/// reporting each (slog-async's `Async` writes one ERROR line per overflow: 21,006 of them
+/// in 5 s at 36,000 requests/s).
+struct CountDrops {
+    core: AsyncCore,
+    /// The queue's size, for the report.
+    lines: usize,
+    dropped: AtomicU64,
+}
+
+impl Drain for CountDrops {
+    type Ok = ();
+    type Err = Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), Never> {
+        // Full, or (never seen) the logging thread gone: either way the line is lost.
+        if self.core.log(record, values).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl Logging {
+    /// Writes one WARNING line with the number of lines dropped since the last report, if
+    /// any were. Called every [`DROP_REPORT_INTERVAL`] by the binary. The line bypasses the
+    /// counter: when the queue is still full it is not lost but the count is kept for the
+    /// next report.
+    pub fn report_drops(&self) {
+        let dropped = self.queue.dropped.swap(0, Ordering::Relaxed);
+        if dropped == 0 || !Level::Warning.is_at_least(self.level) {
+            return;
+        }
+        let sent = self.queue.core.log(
+            &slog::record!(
+                Level::Warning,
+                "",
+                &format_args!("Log lines dropped."),
+                slog::b!("queue_lines" => self.queue.lines, "dropped" => dropped)
+            ),
+            &o!().into(),
+        );
+        if sent.is_err() {
+            self.queue.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the log file writer reopen `logging.file` before its next line, so that after
+    /// logrotate moved the file away new lines go to a new file at the configured path
+    /// (SIGHUP). The line saying so is the new file's first. When the path cannot be opened,
+    /// logs an error and keeps writing to the file it has open.
+    pub fn reopen(&self, log: &Logger, signal: &'static str) {
+        let Some(file) = &self.file else {
+            info!(log, "No log file to reopen."; "signal" => signal);
+            return;
+        };
+        // Tried here, where a failure can be logged: the writer would only lose its lines.
+        match open_append(&file.path) {
+            Ok(_) => {
+                file.handle.reopen();
+                info!(log, "Log file reopened."; "path" => %file.path.display(), "signal" => signal);
+            }
+            Err(e) => {
+                error!(log, "Cannot reopen the log file; still writing to the one open.";
+                    "error" => %e, "path" => %file.path.display(), "signal" => signal);
+            }
+        }
+    }
 }
 
 /// A logger that drops everything (for tests and library users that bring none).
@@ -124,4 +247,119 @@ pub fn last_words(level: Level, msg: &str, detail: &str) {
         "{prefix}level={} msg=\"{msg}\" detail=\"{detail}\"",
         level.as_str()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A drain that writes logfmt lines into a buffer, and waits while the test holds `gate`
+    /// (a logging thread that cannot keep up).
+    struct Gated {
+        gate: Arc<Mutex<()>>,
+        /// Set once the logging thread has taken its first line and waits at the gate.
+        waiting: Arc<std::sync::atomic::AtomicBool>,
+        out: Mutex<slog_logfmt::Logfmt<Buf>>,
+    }
+
+    #[derive(Clone)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Drain for Gated {
+        type Ok = ();
+        type Err = Never;
+        fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), Never> {
+            self.waiting.store(true, Ordering::SeqCst);
+            drop(self.gate.lock().unwrap());
+            let _ = self.out.lock().unwrap().log(record, values);
+            Ok(())
+        }
+    }
+
+    /// A logger with a queue of `lines`, whose logging thread holds one line and waits
+    /// while the test holds the returned gate.
+    fn gated(lines: usize) -> (Logger, Logging, std::sync::MutexGuard<'static, ()>, Buf) {
+        let gate: &'static Arc<Mutex<()>> = Box::leak(Box::new(Arc::new(Mutex::new(()))));
+        let held = gate.lock().unwrap();
+        let waiting = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+        let out = slog_logfmt::Logfmt::new(buf.clone())
+            .no_prefix()
+            .print_level(true)
+            .print_msg(true)
+            .build();
+        let drain = Gated {
+            gate: gate.clone(),
+            waiting: waiting.clone(),
+            out: Mutex::new(out),
+        };
+        let (log, logging) = queued(Box::new(drain), lines, Level::Info, None);
+        info!(log, "Line."; "n" => 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !waiting.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the logging thread never started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (log, logging, held, buf)
+    }
+
+    fn text(buf: &Buf) -> String {
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn dropped_lines_are_reported_in_one_warning_with_their_count() {
+        let (log, logging, held, buf) = gated(4);
+        for n in 1..20 {
+            info!(log, "Line."; "n" => n);
+        }
+        // One line with the logging thread, 4 queued: of 20, 15 dropped.
+        let dropped = logging.queue.dropped.load(Ordering::Relaxed);
+        assert_eq!(dropped, 15);
+        drop(held);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while text(&buf).lines().count() < (20 - dropped) as usize {
+            assert!(std::time::Instant::now() < deadline, "{}", text(&buf));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        logging.report_drops();
+        logging.report_drops();
+        drop(logging);
+        let out = text(&buf);
+        let reports: Vec<&str> = out.lines().filter(|l| l.contains("dropped")).collect();
+        assert_eq!(
+            reports,
+            [format!(
+                "level=WARN msg=\"Log lines dropped.\" dropped={dropped} queue_lines=4"
+            )],
+            "{out}"
+        );
+        assert_eq!(out.lines().count() as u64, 20 - dropped + 1, "{out}");
+    }
+
+    #[test]
+    fn a_report_that_finds_the_queue_still_full_keeps_the_count_for_the_next() {
+        let (log, logging, held, _buf) = gated(2);
+        for n in 1..10 {
+            info!(log, "Line."; "n" => n);
+        }
+        assert_eq!(logging.queue.dropped.load(Ordering::Relaxed), 7);
+        logging.report_drops();
+        assert_eq!(logging.queue.dropped.load(Ordering::Relaxed), 7);
+        drop(held);
+    }
 }

@@ -1,12 +1,15 @@
 //! The `telemetryd` binary: parses the command line, loads the config, sets up logging,
-//! runs the daemon until SIGTERM or SIGINT, and maps the outcome to an exit code.
+//! runs the daemon until SIGTERM or SIGINT (reopening the log file on SIGHUP), and maps the
+//! outcome to an exit code.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use slog::{error, info, warn};
-use telemetryd::shutdown::Signals;
+use slog::{Logger, error, info, warn};
+use telemetryd::logging::Logging;
+use telemetryd::shutdown::{Received, Signals};
 use telemetryd::{Config, logging};
 
 /// mimalloc rather than glibc's malloc: every sample is a message allocated on the switches'
@@ -55,10 +58,11 @@ fn main() -> ExitCode {
         }
     };
     // Opened for --check-config too, by the same code: a log file the daemon cannot open
-    // is a config error either way.
+    // is a config error either way. Shared with the stop-signal task; whoever drops it last
+    // (when the System ends) writes the lines still queued.
     let log_file_existed = config.log_file().is_some_and(Path::exists);
-    let (log, _flush_logs_on_exit) = match logging::build(config.logging.level, config.log_file()) {
-        Ok(logging) => logging,
+    let (log, logging) = match logging::build(config.logging.level, config.log_file()) {
+        Ok((log, logging)) => (log, Arc::new(logging)),
         Err(e) => {
             eprintln!("telemetryd: invalid configuration:\n  logging.file: {e}");
             return ExitCode::from(exit::CONFIG);
@@ -102,16 +106,43 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::START_FAILED);
             }
         };
-        let signal = signals.next().await;
+        let mut drops = tokio::time::interval(logging::DROP_REPORT_INTERVAL);
+        let signal = loop {
+            tokio::select! {
+                received = signals.next() => {
+                    if let Some(stop) = unless_stop(received, &log, &logging) {
+                        break stop;
+                    }
+                }
+                _ = drops.tick() => logging.report_drops(),
+            }
+        };
         info!(log, "Signal received; stopping."; "signal" => signal);
+        let (stop_log, stop_logging) = (log.clone(), logging.clone());
         actix_web::rt::spawn(async move {
-            let signal = signals.next().await;
-            logging::last_words(slog::Level::Warning, "Second signal; exiting at once.", signal);
-            std::process::exit(exit::INTERRUPTED);
+            loop {
+                let received = signals.next().await;
+                if let Some(signal) = unless_stop(received, &stop_log, &stop_logging) {
+                    logging::last_words(slog::Level::Warning, "Second signal; exiting at once.", signal);
+                    std::process::exit(exit::INTERRUPTED);
+                }
+            }
         });
         daemon.shutdown().await;
+        logging.report_drops();
         ExitCode::SUCCESS
     })
+}
+
+/// Handles a signal that does not stop the daemon (SIGHUP reopens the log file, SIGUSR1/2
+/// are logged and ignored); a stop signal is handed back by name.
+fn unless_stop(received: Received, log: &Logger, logging: &Logging) -> Option<&'static str> {
+    match received {
+        Received::Stop(signal) => return Some(signal),
+        Received::Reopen(signal) => logging.reopen(log, signal),
+        Received::Ignore(signal) => info!(log, "Signal ignored."; "signal" => signal),
+    }
+    None
 }
 
 /// Any panic, on any thread (an actor, an HTTP worker), ends the process with

@@ -21,6 +21,8 @@ pub type RouteLabels = [(&'static str, &'static str); 2];
 pub struct DaemonMetrics {
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_latency: Family<RouteLabels, Histogram>,
+    /// Request lines not written because the listener's line budget was spent.
+    pub http_request_lines_skipped: Family<[(&'static str, &'static str); 1], Counter>,
     pub redis_writes: Counter,
     pub redis_write_errors: Counter,
     pub redis_samples_written: Counter,
@@ -39,6 +41,7 @@ impl Default for DaemonMetrics {
             http_latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(25e-6, 2.0, 18))
             }),
+            http_request_lines_skipped: Family::default(),
             redis_writes: Counter::default(),
             redis_write_errors: Counter::default(),
             redis_samples_written: Counter::default(),
@@ -64,6 +67,11 @@ impl DaemonMetrics {
             "telemetryd_http_request_duration_seconds",
             "HTTP request latency by listener and route",
             d.http_latency.clone(),
+        );
+        registry.register(
+            "telemetryd_http_request_lines_skipped",
+            "Request log lines skipped by listener (over its lines per second)",
+            d.http_request_lines_skipped.clone(),
         );
         registry.register(
             "telemetryd_redis_writes",

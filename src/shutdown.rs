@@ -2,7 +2,8 @@
 //!
 //! Order, and why:
 //! 1. Both listeners stop accepting and finish the requests in flight. They go first so
-//!    that no client is answered by a daemon that has already stopped writing.
+//!    that no client is answered by a daemon that has already stopped writing. Then each
+//!    writes its request summary for the last interval, now that no request is left out.
 //! 2. The switches' thread stops, so no sample is drawn after the final flush.
 //! 3. The writer stops taking samples, waits for the write in flight, and writes every
 //!    pending sample: Redis ends with the latest state of every switch.
@@ -10,7 +11,8 @@
 //!    stopped daemon leaves no thread behind in the process that ran it (tests run many).
 //!
 //! All of it is bounded by `shutdown.timeout_seconds`. A second SIGTERM or SIGINT during
-//! the sequence exits at once (see `main`).
+//! the sequence exits at once (see `main`). SIGHUP (reopen the log file) and SIGUSR1/2
+//! (ignored) are handled before and during the sequence alike: none of them stops anything.
 
 use std::time::Instant;
 
@@ -21,7 +23,7 @@ use crate::daemon::RunningDaemon;
 use crate::messages::Flush;
 
 /// How a stop went.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stopped {
     /// Everything pending reached Redis.
     Clean { flushed: usize },
@@ -41,6 +43,9 @@ impl RunningDaemon {
         let sequence = async {
             let [a, b] = &self.listeners;
             futures_util::future::join(a.stop(true), b.stop(true)).await;
+            for summary in &self.summaries {
+                summary.report();
+            }
             if let Some(switches) = &self.threads.switches {
                 switches.stop();
             }
@@ -58,31 +63,79 @@ impl RunningDaemon {
             .unwrap_or(Stopped::TimedOut);
         self.threads.writer.stop();
         self.threads.cache.stop();
-        info!(log, "Stopped."; "outcome" => ?outcome, "took_ms" => started.elapsed().as_millis() as u64);
+        let took_ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            Stopped::Clean { flushed } => {
+                info!(log, "Stopped."; "took_ms" => took_ms, "flushed" => flushed, "outcome" => outcome.name());
+            }
+            _ => info!(log, "Stopped."; "took_ms" => took_ms, "outcome" => outcome.name()),
+        }
         outcome
     }
 }
 
-/// SIGTERM and SIGINT, installed once so none is missed between two waits.
+impl Stopped {
+    /// The outcome as the stop line names it: `clean`, `unflushed` or `timed_out`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stopped::Clean { .. } => "clean",
+            Stopped::Unflushed => "unflushed",
+            Stopped::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// A signal the daemon handles, and what it asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// SIGTERM or SIGINT: stop (a second one while stopping: exit at once).
+    Stop(&'static str),
+    /// SIGHUP: reopen the log file (logrotate's `postrotate`), keep serving.
+    Reopen(&'static str),
+    /// SIGUSR1, SIGUSR2: nothing to do, but their default action would end the process.
+    Ignore(&'static str),
+}
+
+impl Received {
+    /// The signal's name, as logged (`SIGTERM`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Received::Stop(name) | Received::Reopen(name) | Received::Ignore(name) => name,
+        }
+    }
+}
+
+/// Every signal the daemon handles, installed once so none is missed between two waits.
+/// Each one installed no longer has its default action (for SIGHUP, SIGUSR1 and SIGUSR2:
+/// ending the process without a line or a flush).
 pub struct Signals {
     term: Signal,
     int: Signal,
+    hup: Signal,
+    usr1: Signal,
+    usr2: Signal,
 }
 
 impl Signals {
-    /// Takes over SIGTERM and SIGINT. Must run inside the runtime.
+    /// Takes over SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2. Must run inside the runtime.
     pub fn install() -> std::io::Result<Signals> {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
         })
     }
 
-    /// Waits for the next SIGTERM or SIGINT and names it.
-    pub async fn next(&mut self) -> &'static str {
+    /// Waits for the next signal and says what it asks for.
+    pub async fn next(&mut self) -> Received {
         tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => Received::Stop("SIGTERM"),
+            _ = self.int.recv() => Received::Stop("SIGINT"),
+            _ = self.hup.recv() => Received::Reopen("SIGHUP"),
+            _ = self.usr1.recv() => Received::Ignore("SIGUSR1"),
+            _ = self.usr2.recv() => Received::Ignore("SIGUSR2"),
         }
     }
 }

@@ -39,6 +39,15 @@ impl Ingest {
             Ingest::Cache => c"cache",
         }
     }
+
+    /// The thread's name as a log field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ingest::Switches => "switches",
+            Ingest::Writer => "redis-writer",
+            Ingest::Cache => "cache",
+        }
+    }
 }
 
 /// Schedules the calling thread as batch work and names it after `role`. Neither fails on
@@ -48,10 +57,10 @@ pub fn enter(role: Ingest, log: &Logger) {
     // Scheduled first, named second: a thread with the ingest name is already batch work.
     if let Err(error) = schedule_as_batch() {
         warn!(log, "Cannot schedule the thread as batch work; HTTP latency may suffer under ingest.";
-            "thread" => ?role, "error" => %error);
+            "thread" => role.label(), "error" => %error);
     }
     if let Err(error) = rustix::thread::set_name(role.name()) {
-        warn!(log, "Cannot name the thread."; "thread" => ?role, "error" => %error);
+        warn!(log, "Cannot name the thread."; "thread" => role.label(), "error" => %error);
     }
 }
 
@@ -66,5 +75,17 @@ fn schedule_as_batch() -> std::io::Result<()> {
     match unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } {
         0 => Ok(()),
         _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_label_is_the_thread_name() {
+        for role in [Ingest::Switches, Ingest::Writer, Ingest::Cache] {
+            assert_eq!(role.name().to_str(), Ok(role.label()));
+        }
     }
 }

@@ -562,10 +562,23 @@ async fn sigterm_stops_cleanly_with_every_switch_in_redis_and_exit_0() {
     assert_eq!(status.code(), Some(0));
     let stderr = daemon.stderr();
     assert!(stderr.contains("signal=SIGTERM"), "{stderr}");
-    assert!(
-        stderr.contains("msg=Stopped.") && stderr.contains("Clean"),
-        "{stderr}"
-    );
+    // Plain logfmt values, no Debug formatting: `outcome=clean flushed=N took_ms=N`.
+    let stopped = stderr
+        .lines()
+        .find_map(|l| l.split_once(" msg=Stopped. ").map(|(_, fields)| fields))
+        .unwrap_or_else(|| panic!("no stop line in:\n{stderr}"));
+    let fields: Vec<(&str, &str)> = stopped
+        .split(' ')
+        .map(|f| {
+            f.split_once('=')
+                .unwrap_or_else(|| panic!("not logfmt: {stopped}"))
+        })
+        .collect();
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, ["outcome", "flushed", "took_ms"], "{stopped}");
+    assert_eq!(fields[0].1, "clean");
+    fields[1].1.parse::<u64>().unwrap();
+    fields[2].1.parse::<u64>().unwrap();
     for n in 0..8 {
         assert_eq!(redis.hash(n).await.len(), 5, "switch-{n} in Redis");
     }

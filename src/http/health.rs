@@ -33,7 +33,10 @@ pub(crate) async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse 
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "alive"})),
         _ => HttpResponse::ServiceUnavailable().json(json!({
             "status": "unresponsive",
-            "error": format!("the cache actor did not answer within {LIVENESS_TIMEOUT:?}"),
+            "error": format!(
+                "the cache actor did not answer within {} ms",
+                LIVENESS_TIMEOUT.as_millis()
+            ),
         })),
     }
 }

@@ -34,6 +34,7 @@ use crate::cache::{CacheActor, CacheView};
 use crate::config::{Config, LogLevel};
 use error::ApiError;
 use log::RequestLog;
+pub use log::RequestSummary;
 use prometheus::Metrics;
 
 /// Header on every data answer: `true` when some switch in it is not confirmed in Redis or
@@ -64,6 +65,8 @@ pub struct BindError {
 pub struct Listener {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
+    /// Its request-log summary, for the stop sequence to write the last interval's.
+    pub summary: RequestSummary,
 }
 
 /// Binds both listeners, (generator, metric), failing before anything is served if an
@@ -103,6 +106,7 @@ struct Shared {
 /// A listener whose socket is open but which does not serve yet.
 pub struct Bound {
     pub addr: SocketAddr,
+    summary: RequestSummary,
     run: Box<dyn FnOnce() -> actix_web::dev::Server>,
 }
 
@@ -111,10 +115,11 @@ impl Bound {
     pub fn start(self) -> Listener {
         let server = (self.run)();
         let handle = server.handle();
-        actix_web::rt::spawn(server);
+        actix_web::rt::spawn(self.summary.clone().every_interval_while(server));
         Listener {
             addr: self.addr,
             handle,
+            summary: self.summary,
         }
     }
 }
@@ -150,12 +155,13 @@ fn bind_one(
         s => KeepAlive::Timeout(Duration::from_secs(s)),
     };
     let shared = shared.clone();
-    let request_log = RequestLog {
-        listener: key,
-        log: shared.log.clone(),
-        enabled: matches!(config.logging.level, LogLevel::Debug | LogLevel::Info),
-        metrics: shared.metrics.daemon.clone(),
-    };
+    let request_log = RequestLog::new(
+        key,
+        shared.log.clone(),
+        matches!(config.logging.level, LogLevel::Debug | LogLevel::Info),
+        shared.metrics.daemon.clone(),
+    );
+    let summary = request_log.summary.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(shared.view.clone()))
@@ -177,6 +183,7 @@ fn bind_one(
     let addr = server.addrs().first().copied().unwrap_or(addr);
     Ok(Bound {
         addr,
+        summary,
         run: Box::new(move || server.run()),
     })
 }
