@@ -24,6 +24,8 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 pub type RequestLabels = (RouteLabels, [(&'static str, u16); 1]);
 /// Labels of a latency histogram: listener, route pattern.
 pub type RouteLabels = [(&'static str, &'static str); 2];
+/// Labels of a per-listener series: the listener's config key.
+pub type ListenerLabels = [(&'static str, &'static str); 1];
 
 /// The daemon's own metrics, updated where things happen (HTTP middleware, writer, cache).
 #[derive(Debug)]
@@ -38,6 +40,12 @@ pub struct DaemonMetrics {
     pub redis_read_errors: Counter,
     pub redis_up: Gauge,
     pub writer_pending: Gauge,
+    /// Connections each listener holds open now.
+    pub http_open_connections: Family<ListenerLabels, Gauge>,
+    /// Most connections each listener holds open at once (see `http::conn`).
+    pub http_connection_limit: Family<ListenerLabels, Gauge>,
+    /// Times each listener reached its connection limit and stopped accepting.
+    pub http_connection_limit_reached: Family<ListenerLabels, Counter>,
 }
 
 impl Default for DaemonMetrics {
@@ -56,6 +64,9 @@ impl Default for DaemonMetrics {
             redis_read_errors: Counter::default(),
             redis_up: Gauge::default(),
             writer_pending: Gauge::default(),
+            http_open_connections: Family::default(),
+            http_connection_limit: Family::default(),
+            http_connection_limit_reached: Family::default(),
         }
     }
 }
@@ -169,6 +180,21 @@ impl Metrics {
             "telemetryd_writer_pending_samples",
             "Samples waiting for Redis (at most one per switch)",
             d.writer_pending.clone(),
+        );
+        registry.register(
+            "telemetryd_http_open_connections",
+            "HTTP connections open, by listener",
+            d.http_open_connections.clone(),
+        );
+        registry.register(
+            "telemetryd_http_connection_limit",
+            "Most HTTP connections a listener holds open at once; it stops accepting there",
+            d.http_connection_limit.clone(),
+        );
+        registry.register(
+            "telemetryd_http_connection_limit_reached",
+            "Times a listener reached its connection limit",
+            d.http_connection_limit_reached.clone(),
         );
         registry.register_collector(Box::new(TelemetryCollector(view)));
         Metrics { registry, daemon }
