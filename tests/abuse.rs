@@ -270,6 +270,42 @@ async fn pipelined_requests_never_read_are_bounded_and_their_memory_returns_afte
 }
 
 #[actix_web::test]
+async fn a_client_that_reads_none_of_its_answers_is_disconnected_after_the_keep_alive_time() {
+    let redis = TestRedis::start();
+    let env = [("TELEMETRYD_HTTP__KEEP_ALIVE_SECONDS", "1")];
+    let daemon = Daemon::start(common::binary(), &redis, &env).await;
+    let mut s = TcpStream::connect(("127.0.0.1", daemon.metric)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let request = b"GET /telemetry/ HTTP/1.1\r\nHost: x\r\n\r\n".repeat(FLOOD_REQUESTS);
+    let mut sent = 0;
+    while sent < request.len() {
+        match s.write(&request[sent..]) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    let blocked = Instant::now();
+    // The client holds its connection open and reads nothing; the daemon closes it.
+    let open = || async {
+        daemon
+            .listener_metric("telemetryd_http_open_connections", "metric_server")
+            .await
+    };
+    eventually(
+        "the connection to be closed",
+        Duration::from_secs(10),
+        || async { (open().await <= 1.0).then_some(()) },
+    )
+    .await;
+    assert!(
+        blocked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        blocked.elapsed()
+    );
+    drop(s);
+}
+
+#[actix_web::test]
 async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_once() {
     let redis = TestRedis::start();
     let mut prlimit = Command::new("prlimit");

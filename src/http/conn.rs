@@ -20,6 +20,10 @@
 //! The dispatcher ends a turn with requests still queued only when a write blocks or a
 //! handler has not answered yet, the first two cases; so at the start of every turn the
 //! queue is empty, and what one turn may queue is bounded by the budget.
+//!
+//! A write blocked for longer than the listener's write timeout (`http.keep_alive_seconds`)
+//! fails, which closes the connection: a client that reads nothing is as idle as one that
+//! sends nothing.
 
 use std::cell::Cell;
 use std::io;
@@ -28,6 +32,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::rt::net::TcpStream;
@@ -35,6 +40,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use slog::{Logger, info, warn};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Sleep, sleep};
 
 use crate::metrics::DaemonMetrics;
 
@@ -113,6 +119,9 @@ impl Budget {
 pub struct Connections {
     listener: &'static str,
     limit: usize,
+    /// How long a connection's answers may wait for the client to read any of them before
+    /// the connection is closed.
+    write_timeout: Duration,
     open: AtomicUsize,
     /// Whether the listener is at its limit (set when it reaches it, cleared once it is
     /// 10 % below), so each change is logged once however the count moves around it.
@@ -123,10 +132,12 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// The counter of `listener`, which accepts at most `limit` connections.
+    /// The counter of `listener`, which accepts at most `limit` connections and closes a
+    /// connection whose client reads nothing for `write_timeout`.
     pub fn new(
         listener: &'static str,
         limit: usize,
+        write_timeout: Duration,
         log: &Logger,
         metrics: &DaemonMetrics,
     ) -> Arc<Connections> {
@@ -138,6 +149,7 @@ impl Connections {
         Arc::new(Connections {
             listener,
             limit,
+            write_timeout,
             open: AtomicUsize::new(0),
             full: AtomicBool::new(false),
             log: log.clone(),
@@ -227,7 +239,11 @@ impl ConnState {
 pub struct Conn {
     io: TcpStream,
     state: Rc<ConnState>,
-    _open: Open,
+    /// Started when a write blocks, dropped when one goes through: a client that reads
+    /// nothing for `Connections::write_timeout` would otherwise hold its connection (and
+    /// the kernel's send buffer) for as long as it likes.
+    stalled: Option<Pin<Box<Sleep>>>,
+    open: Open,
 }
 
 impl Conn {
@@ -236,7 +252,8 @@ impl Conn {
         Conn {
             io,
             state: Rc::default(),
-            _open: connections.opened(),
+            stalled: None,
+            open: connections.opened(),
         }
     }
 
@@ -293,11 +310,27 @@ impl AsyncRead for Conn {
 }
 
 impl Conn {
-    /// Records whether a write went through, and lets reads resume when one does.
-    fn wrote<T>(&self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// Records whether a write went through, and lets reads resume when one does; fails a
+    /// write that has been blocked for longer than the listener's write timeout.
+    fn wrote<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         match result {
-            Poll::Pending => self.state.write_blocked.set(true),
+            Poll::Pending => {
+                self.state.write_blocked.set(true);
+                let timeout = self.open.0.write_timeout;
+                let stalled = self.stalled.get_or_insert_with(|| Box::pin(sleep(timeout)));
+                if stalled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client read none of its answers in time",
+                    )));
+                }
+            }
             Poll::Ready(_) => {
+                self.stalled = None;
                 if self.state.write_blocked.replace(false) {
                     self.state.unpark();
                 }
@@ -315,7 +348,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.io).poll_write(cx, data);
-        this.wrote(result)
+        this.wrote(cx, result)
     }
 
     fn poll_write_vectored(
@@ -325,7 +358,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.wrote(result)
+        this.wrote(cx, result)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -399,8 +432,11 @@ mod tests {
     fn a_listener_resumes_ten_percent_below_its_limit() {
         let log = crate::logging::discard();
         let metrics = DaemonMetrics::default();
-        assert_eq!(Connections::new("x", 100, &log, &metrics).resume_at(), 90);
-        assert_eq!(Connections::new("x", 5, &log, &metrics).resume_at(), 4);
-        assert_eq!(Connections::new("x", 1, &log, &metrics).resume_at(), 0);
+        let resume_at = |limit| {
+            Connections::new("x", limit, Duration::from_secs(1), &log, &metrics).resume_at()
+        };
+        assert_eq!(resume_at(100), 90);
+        assert_eq!(resume_at(5), 4);
+        assert_eq!(resume_at(1), 0);
     }
 }

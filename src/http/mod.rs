@@ -191,9 +191,15 @@ fn bind_one(
         enabled: matches!(config.logging.level, LogLevel::Debug | LogLevel::Info),
         metrics: shared.metrics.daemon.clone(),
     };
+    // A client that reads none of its answers is as idle as one that sends nothing more.
+    let write_timeout = match config.http.keep_alive_seconds {
+        0 => request_timeout,
+        s => Duration::from_secs(s),
+    };
     let connections = Connections::new(
         key,
         per_worker * workers,
+        write_timeout,
         &shared.log,
         &shared.metrics.daemon,
     );
