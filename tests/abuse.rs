@@ -397,6 +397,27 @@ async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_
     assert_eq!(changes, alternating, "reached (true) / below again (false)");
 }
 
+#[test]
+fn a_descriptor_limit_that_leaves_none_for_connections_exits_1_saying_so() {
+    let out = Command::new("prlimit")
+        .args(["--nofile=48:48", env!("CARGO_BIN_EXE_telemetryd")])
+        .env("TELEMETRYD_GENERATOR_SERVER__PORT", free_port().to_string())
+        .env("TELEMETRYD_METRIC_SERVER__PORT", free_port().to_string())
+        .env("TELEMETRYD_LOGGING__FILE", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("telemetryd: cannot listen on "))
+        .unwrap_or_else(|| panic!("no start error in:\n{stderr}"));
+    assert!(
+        reason.contains("(generator_server): the file-descriptor limit (48) leaves none"),
+        "{reason}"
+    );
+}
+
 #[actix_web::test]
 async fn a_connection_that_sends_nothing_gets_408_at_the_request_timeout_and_memory_returns() {
     let redis = TestRedis::start();

@@ -67,6 +67,9 @@ pub struct Budget {
     /// Connections per worker of (generator, metric): actix-server stops accepting on a
     /// worker that holds this many.
     pub per_worker: [usize; 2],
+    /// The smallest descriptor limit that leaves every worker one connection; below it the
+    /// daemon would run out of descriptors by itself, and does not start.
+    pub needed: u64,
 }
 
 impl Budget {
@@ -75,15 +78,15 @@ impl Budget {
     /// on one listener cannot take the descriptors the other needs to answer.
     pub fn new(fd_limit: u64, fds_open: u64, workers: [usize; 2]) -> Budget {
         let all_workers = (workers[0] + workers[1]) as u64;
-        let spare = fd_limit
-            .saturating_sub(fds_open)
-            .saturating_sub(RESERVE_FDS)
-            .saturating_sub(FDS_PER_WORKER * all_workers);
+        let kept = fds_open + RESERVE_FDS + FDS_PER_WORKER * all_workers;
+        let spare = fd_limit.saturating_sub(kept);
         let per_listener = usize::try_from(spare / 2).unwrap_or(usize::MAX);
         let per_worker = workers.map(|w| (per_listener / w.max(1)).clamp(1, MAX_PER_WORKER));
+        let most_workers = workers[0].max(workers[1]) as u64;
         Budget {
             fd_limit,
             per_worker,
+            needed: kept + 2 * most_workers,
         }
     }
 
@@ -169,6 +172,7 @@ impl Connections {
     }
 
     fn opened(self: &Arc<Self>) -> Open {
+        super::accept_log::accepted();
         let open = self.open.fetch_add(1, Ordering::AcqRel) + 1;
         self.open_gauge.inc();
         if open >= self.limit && !self.full.swap(true, Ordering::AcqRel) {
@@ -417,6 +421,7 @@ mod tests {
         assert_eq!(b.per_worker, [227, 227]);
         let b = Budget::new(1024, 40, [1, 3]);
         assert_eq!(b.per_worker, [454, 151]);
+        assert_eq!(b.needed, 40 + 64 + 12 + 6);
     }
 
     #[test]

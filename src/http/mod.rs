@@ -2,6 +2,7 @@
 //! (`/telemetry`, JSON). Every route answers from the cache's published snapshot; no
 //! request waits on Redis.
 
+mod accept_log;
 pub mod conn;
 mod counters;
 pub mod error;
@@ -92,10 +93,23 @@ pub fn bind(
                 .unwrap_or(2)
         })
     });
+    accept_log::install(log);
     let (budget, not_raised) = Budget::measure(workers);
     if let Some(e) = not_raised {
         warn!(log, "Cannot raise the file-descriptor limit to its maximum.";
             "fd_limit" => budget.fd_limit, "error" => %e);
+    }
+    if budget.fd_limit < budget.needed {
+        let server = &config.generator_server;
+        return Err(BindError {
+            key: "generator_server",
+            addr: format!("{}:{}", server.host, server.port),
+            source: std::io::Error::other(format!(
+                "the file-descriptor limit ({}) leaves none for connections; \
+                 raise it to at least {} (ulimit -n, LimitNOFILE)",
+                budget.fd_limit, budget.needed
+            )),
+        });
     }
     let [generator_cap, metric_cap] = budget.per_worker;
     info!(log, "Connection limits.";
