@@ -197,9 +197,12 @@ async fn pipelined_requests_never_read_are_bounded_and_their_memory_returns_afte
     let daemon = Daemon::start(common::binary(), &redis, &[]).await;
     // Warm up the paths the flood takes (the body rendered, each worker's pools filled), so
     // that what the flood leaves behind is measured, not the daemon's start-up.
+    // A client that pipelines and reads gets every answer, from a handler that answers at
+    // once and from one that waits on an actor (/healthz) alike.
     for _ in 0..2 {
         assert_eq!(pipeline(daemon.metric, "/telemetry/", 1000), 1000);
     }
+    assert_eq!(pipeline(daemon.metric, "/healthz", 500), 500);
     let start = daemon.rss_mb();
 
     // Each client writes its requests until the daemon stops reading (the write times out)

@@ -8,7 +8,7 @@
 //! and decodes every complete request in its read buffer into its pipeline queue at once:
 //! its limit of 16 queued requests is checked only before it starts decoding. A client that
 //! pipelines small GETs and never reads the answers got thousands of decoded requests queued
-//! per connection, about 27 MB each (measured: 20 such clients took the daemon from 51 to
+//! per connection, about 25 MB each (measured: 20 such clients took the daemon from 51 to
 //! 562 MB). [`Conn`] hands the dispatcher bytes only when its queue is empty:
 //! - not while the connection's last write is blocked (the client is not reading: its unsent
 //!   answers are in the kernel's send buffer and the dispatcher's write buffer, which

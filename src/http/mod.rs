@@ -233,6 +233,8 @@ fn bind_one(
         let http = HttpService::<Conn, _, _>::build()
             .keep_alive(keep_alive)
             .client_request_timeout(request_timeout)
+            // HttpServer's default (actix-http's is none): 1 s to finish a shutdown cleanly.
+            .client_disconnect_timeout(Duration::from_secs(1))
             .local_addr(addr)
             // On a graceful stop, idle keep-alive connections close at once.
             .graceful_shutdown_signal(move || {
