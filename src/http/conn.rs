@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::rt::net::TcpStream;
+use bytes::BufMut;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use slog::{Logger, info, warn};
@@ -296,19 +297,27 @@ impl AsyncRead for Conn {
             return Poll::Pending;
         }
         let room = (READ_BUDGET - taken).min(buf.remaining());
-        let mut limited = ReadBuf::new(buf.initialize_unfilled_to(room));
-        match Pin::new(&mut this.io).poll_read(cx, &mut limited) {
-            Poll::Ready(Ok(())) => {
-                let n = limited.filled().len();
-                buf.advance(n);
-                state.read_this_turn.set(taken + n);
-                Poll::Ready(Ok(()))
+        // Read into the dispatcher's buffer as it is (`BufMut`, limited to the budget): a
+        // `ReadBuf` of its own would first have to zero those bytes, on every read.
+        let mut limited = BufMut::limit(&mut *buf, room);
+        loop {
+            match this.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    state.read_this_turn.set(0);
+                    return Poll::Pending;
+                }
             }
-            Poll::Pending => {
-                state.read_this_turn.set(0);
-                Poll::Pending
+            match this.io.try_read_buf(&mut limited) {
+                Ok(n) => {
+                    state.read_this_turn.set(taken + n);
+                    return Poll::Ready(Ok(()));
+                }
+                // Readiness was stale; `try_read_buf` cleared it, so the next poll waits.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
         }
     }
 }
