@@ -72,7 +72,9 @@ pub struct Listener {
 }
 
 /// Binds both listeners, (generator, metric), failing before anything is served if an
-/// address is taken. Neither serves until [`Bound::start`].
+/// address is taken or the file-descriptor limit leaves none for connections. Raises the
+/// soft descriptor limit to the hard one first and caps each listener's connections below
+/// it (see [`conn::Budget`]). Neither serves until [`Bound::start`].
 pub fn bind(
     config: &Config,
     view: &CacheView,
