@@ -396,10 +396,20 @@ pub struct ConnHandle(Rc<ConnState>);
 pub struct InHandlers(Option<Rc<ConnState>>);
 
 impl InHandlers {
-    /// Enters `req`; a request without a connection handle (a test calling a handler
-    /// directly) is not counted.
+    /// Enters `req`. Not counted: a request with a body (a handler reading it needs the
+    /// connection read; no route does, but one that did must not wait forever), and one
+    /// without a connection handle (a test calling a handler directly).
     pub fn enter(req: &HttpRequest) -> InHandlers {
-        let state = req.conn_data::<ConnHandle>().map(|h| h.0.clone());
+        use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+        let headers = req.headers();
+        let has_body = headers.contains_key(TRANSFER_ENCODING)
+            || headers
+                .get(CONTENT_LENGTH)
+                .is_some_and(|length| length.as_bytes() != b"0");
+        let state = match has_body {
+            true => None,
+            false => req.conn_data::<ConnHandle>().map(|h| h.0.clone()),
+        };
         if let Some(state) = &state {
             state.in_handlers.set(state.in_handlers.get() + 1);
         }
