@@ -21,6 +21,25 @@ use telemetryd::{Config, logging};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc returns a page it no longer uses to the OS `purge_delay` (10 ms) after it was
+/// freed, but only when the thread that owns it next allocates or frees: an HTTP worker that
+/// goes idle after a flood of connections never does, and the daemon kept its peak RSS for
+/// good (debug build, measured: 9,000 silent connections took it from 63 to 215 MB, and it
+/// stayed at 189 MB after they closed). Purging at once returns the memory as it is freed
+/// (47 -> 206 -> 48 MB). It costs little: 529 `madvise` calls a second at 20,000 switches
+/// sampled every second, and the daemon's CPU was no higher (5.6 s per 10 s, against 6.2 s).
+fn purge_freed_memory_at_once() {
+    // The option's number in mimalloc v2's `mi_option_t` (mimalloc.h); the Rust bindings
+    // export `mi_option_set` only with a feature that pulls in another crate.
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: mimalloc's options are plain integers it re-reads when it purges; setting one
+    // is allowed at any time, from any thread.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 /// Exit codes (documented in the README).
 mod exit {
     /// The daemon could not start: a port is taken, signals could not be installed.
@@ -49,6 +68,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    purge_freed_memory_at_once();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

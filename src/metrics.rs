@@ -15,6 +15,8 @@ use prometheus_client::registry::Registry;
 pub type RequestLabels = (RouteLabels, [(&'static str, u16); 1]);
 /// Labels of a latency histogram: listener, route pattern.
 pub type RouteLabels = [(&'static str, &'static str); 2];
+/// Labels of a per-listener series: the listener's config key.
+pub type ListenerLabels = [(&'static str, &'static str); 1];
 
 /// The daemon's own metrics, updated where things happen (HTTP middleware, writer, cache).
 #[derive(Debug)]
@@ -31,6 +33,12 @@ pub struct DaemonMetrics {
     pub redis_read_errors: Counter,
     pub redis_up: Gauge,
     pub writer_pending: Gauge,
+    /// Connections each listener holds open now.
+    pub http_open_connections: Family<ListenerLabels, Gauge>,
+    /// Most connections each listener holds open at once (see `http::conn`).
+    pub http_connection_limit: Family<ListenerLabels, Gauge>,
+    /// Times each listener reached its connection limit and stopped accepting.
+    pub http_connection_limit_reached: Family<ListenerLabels, Counter>,
 }
 
 impl Default for DaemonMetrics {
@@ -50,6 +58,9 @@ impl Default for DaemonMetrics {
             redis_read_errors: Counter::default(),
             redis_up: Gauge::default(),
             writer_pending: Gauge::default(),
+            http_open_connections: Family::default(),
+            http_connection_limit: Family::default(),
+            http_connection_limit_reached: Family::default(),
         }
     }
 }
@@ -72,6 +83,21 @@ impl DaemonMetrics {
             "telemetryd_http_request_lines_skipped",
             "Request log lines skipped by listener (over its lines per second)",
             d.http_request_lines_skipped.clone(),
+        );
+        registry.register(
+            "telemetryd_http_open_connections",
+            "HTTP connections open, by listener",
+            d.http_open_connections.clone(),
+        );
+        registry.register(
+            "telemetryd_http_connection_limit",
+            "Most HTTP connections a listener holds open at once; it stops accepting there",
+            d.http_connection_limit.clone(),
+        );
+        registry.register(
+            "telemetryd_http_connection_limit_reached",
+            "Times a listener reached its connection limit",
+            d.http_connection_limit_reached.clone(),
         );
         registry.register(
             "telemetryd_redis_writes",

@@ -3,7 +3,8 @@
 //! microseconds and counts the same request in `/metrics`. One middleware rather than two,
 //! written as a `Transform` rather than with `from_fn`: it is on the hottest path there is,
 //! and this way each worker keeps its own metric handles (see `RequestMetrics`) and a
-//! request costs one boxed future.
+//! request costs one boxed future. It also marks each request as in the handlers of its
+//! connection until answered, which holds that connection's reads back (`conn.rs`).
 //!
 //! Request lines are sampled under load: a listener writes at most [`LINES_PER_SECOND`]
 //! request lines a second; beyond, lines are skipped and counted, and every
@@ -140,7 +141,10 @@ where
         });
         let refused = super::limits::refusal(&req);
         let service = self.service.clone();
+        // Until the answer is ready (or the connection gone), its connection reads nothing.
+        let in_handlers = super::conn::InHandlers::enter(req.request());
         Box::pin(async move {
+            let _in_handlers = in_handlers;
             let res = match refused {
                 Some(refusal) => req
                     .into_response(refusal.error_response())

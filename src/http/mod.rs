@@ -2,6 +2,8 @@
 //! (`/telemetry`, JSON). Every route answers from the cache's published snapshot; no
 //! request waits on Redis.
 
+mod accept_log;
+pub mod conn;
 mod counters;
 pub mod error;
 mod health;
@@ -17,14 +19,19 @@ mod telemetry;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::dev::{HttpServiceFactory, ServerHandle};
+use std::future::ready;
+
+use actix_http::error::DispatchError;
+use actix_http::{Extensions, HttpService};
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::{AppConfig, HttpServiceFactory, ServerHandle};
 use actix_web::http::KeepAlive;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::rt::net::TcpStream;
 use actix_web::{
-    App, FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, HttpServer, Responder,
-    guard, web,
+    App, FromRequest, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, guard, web,
 };
-use slog::Logger;
+use slog::{Logger, info, warn};
 
 use std::sync::Arc;
 
@@ -32,6 +39,7 @@ use actix::Addr;
 
 use crate::cache::{CacheActor, CacheView};
 use crate::config::{Config, LogLevel};
+use conn::{Budget, Conn, Connections};
 use error::ApiError;
 use log::RequestLog;
 pub use log::RequestSummary;
@@ -70,7 +78,9 @@ pub struct Listener {
 }
 
 /// Binds both listeners, (generator, metric), failing before anything is served if an
-/// address is taken. Neither serves until [`Bound::start`].
+/// address is taken or the file-descriptor limit leaves none for connections. Raises the
+/// soft descriptor limit to the hard one first and caps each listener's connections below
+/// it (see [`conn::Budget`]). Neither serves until [`Bound::start`].
 pub fn bind(
     config: &Config,
     view: &CacheView,
@@ -84,8 +94,52 @@ pub fn bind(
         log: log.clone(),
         metrics: metrics.clone(),
     };
-    let generator = bind_one(config, "generator_server", counters::routes, &shared)?;
-    let metric = bind_one(config, "metric_server", metric_routes, &shared)?;
+    let workers = [&config.generator_server, &config.metric_server].map(|server| {
+        server.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2)
+        })
+    });
+    accept_log::install(log);
+    let (budget, not_raised) = Budget::measure(workers);
+    if let Some(e) = not_raised {
+        warn!(log, "Cannot raise the file-descriptor limit to its maximum.";
+            "fd_limit" => budget.fd_limit, "error" => %e);
+    }
+    if budget.fd_limit < budget.needed {
+        let server = &config.generator_server;
+        return Err(BindError {
+            key: "generator_server",
+            addr: format!("{}:{}", server.host, server.port),
+            source: std::io::Error::other(format!(
+                "the file-descriptor limit ({}) leaves none for connections; \
+                 raise it to at least {} (ulimit -n, LimitNOFILE)",
+                budget.fd_limit, budget.needed
+            )),
+        });
+    }
+    let [generator_cap, metric_cap] = budget.per_worker;
+    info!(log, "Connection limits.";
+        "metric_server" => metric_cap * workers[1],
+        "generator_server" => generator_cap * workers[0],
+        "fd_limit" => budget.fd_limit);
+    let generator = bind_one(
+        config,
+        "generator_server",
+        counters::routes,
+        &shared,
+        workers[0],
+        generator_cap,
+    )?;
+    let metric = bind_one(
+        config,
+        "metric_server",
+        metric_routes,
+        &shared,
+        workers[1],
+        metric_cap,
+    )?;
     Ok((generator, metric))
 }
 
@@ -125,12 +179,19 @@ impl Bound {
 }
 
 /// Opens one listener serving `routes` and the health routes, every request logged with
-/// the listener's name.
+/// the listener's name, with at most `per_worker` connections on each of its `workers`.
+///
+/// Served through actix-server and actix-http's HTTP/1 service rather than
+/// `actix_web::HttpServer`, which fixes the connection type to a bare TcpStream: every
+/// connection here is a [`conn::Conn`], which holds back the reads of a client that does not
+/// read its answers (see `conn.rs`).
 fn bind_one(
     config: &Config,
     key: &'static str,
     routes: fn(&mut web::ServiceConfig),
     shared: &Shared,
+    workers: usize,
+    per_worker: usize,
 ) -> Result<Bound, BindError> {
     let server_config = if key == "generator_server" {
         &config.generator_server
@@ -145,15 +206,13 @@ fn bind_one(
     let addr = server_config
         .addr()
         .map_err(|e| bind_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
-    let workers = server_config.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(2)
-    });
+    let listener = tcp_listener(addr).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let keep_alive = match config.http.keep_alive_seconds {
         0 => KeepAlive::Disabled,
         s => KeepAlive::Timeout(Duration::from_secs(s)),
     };
+    let request_timeout = Duration::from_millis(config.http.request_timeout_ms);
     let shared = shared.clone();
     let request_log = RequestLog::new(
         key,
@@ -162,30 +221,82 @@ fn bind_one(
         shared.metrics.daemon.clone(),
     );
     let summary = request_log.summary.clone();
-    let server = HttpServer::new(move || {
-        App::new()
+    // A client that reads none of its answers is as idle as one that sends nothing more.
+    let write_timeout = match config.http.keep_alive_seconds {
+        0 => request_timeout,
+        s => Duration::from_secs(s),
+    };
+    let connections = Connections::new(
+        key,
+        per_worker * workers,
+        write_timeout,
+        &shared.log,
+        &shared.metrics.daemon,
+    );
+    let builder = actix_server::Server::build();
+    let graceful = builder.graceful_shutdown_signal();
+    // Called once per worker, on the worker's thread.
+    let service = move || {
+        let app = App::new()
             .app_data(web::Data::new(shared.view.clone()))
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
             .wrap(request_log.clone())
             .configure(routes)
             .configure(health::routes)
-            .default_service(web::to(no_route))
-    })
-    .workers(workers)
-    // Signals are the daemon's to handle: it stops the listeners, then flushes Redis.
-    .disable_signals()
-    .shutdown_timeout(config.shutdown.timeout().as_secs().max(1))
-    .client_request_timeout(Duration::from_millis(config.http.request_timeout_ms))
-    .keep_alive(keep_alive)
-    .bind(addr)
-    .map_err(bind_error)?;
-    let addr = server.addrs().first().copied().unwrap_or(addr);
+            .default_service(web::to(no_route));
+        let graceful = graceful.clone();
+        let http = HttpService::<Conn, _, _>::build()
+            .keep_alive(keep_alive)
+            .client_request_timeout(request_timeout)
+            // HttpServer's default (actix-http's is none): 1 s to finish a shutdown cleanly.
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(addr)
+            // On a graceful stop, idle keep-alive connections close at once.
+            .graceful_shutdown_signal(move || {
+                let graceful = graceful.clone();
+                async move { graceful.notified().await }
+            })
+            .on_connect_ext(|conn: &Conn, data: &mut Extensions| {
+                data.insert(conn.handle());
+            })
+            .h1(map_config(
+                app.into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response()),
+                |_| AppConfig::default(),
+            ));
+        let connections = connections.clone();
+        fn_service(move |io: TcpStream| {
+            let conn = Conn::new(io, &connections);
+            let peer = conn.peer_addr();
+            ready(Ok::<_, DispatchError>((conn, peer)))
+        })
+        .and_then(http)
+    };
+    let server = builder
+        .workers(workers)
+        .max_concurrent_connections(per_worker)
+        // Signals are the daemon's to handle: it stops the listeners, then flushes Redis.
+        .disable_signals()
+        .shutdown_timeout(config.shutdown.timeout().as_secs().max(1))
+        .listen(key, listener, service)
+        .map_err(bind_error)?;
     Ok(Bound {
         addr,
         summary,
         run: Box::new(move || server.run()),
     })
+}
+
+/// The listening socket, as actix-web's `HttpServer::bind` makes it: SO_REUSEADDR (a
+/// restart does not wait for the old connections' TIME_WAIT) and a backlog of 1024.
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// Every route pattern a `read` resource is registered at (see `routes`).
