@@ -4,137 +4,46 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestRedis, eventually, free_port, get};
+use common::{DaemonProcess, Listener, TestRedis, eventually, free_port, get, logfmt_file, metric};
 
-/// The daemon started from the binary on free ports, killed on drop.
-struct Daemon {
-    child: Child,
-    generator: u16,
-    metric: u16,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// Starts `command` (the binary, or a wrapper that execs it) with 100 switches every
+/// second and `env` on top, and waits until both listeners answer.
+async fn start(command: Command, redis: &TestRedis, env: &[(&str, &str)]) -> DaemonProcess {
+    let daemon = DaemonProcess::builder(redis.port)
+        .command(command)
+        .switches(100)
+        .interval(1.0)
+        .envs(env)
+        .start();
+    daemon.wait_serving().await;
+    daemon
 }
 
-impl Daemon {
-    /// Starts `command` (the binary, or a wrapper that execs it) with 100 switches and
-    /// `env` on top, and waits until both listeners answer.
-    async fn start(mut command: Command, redis: &TestRedis, env: &[(&str, &str)]) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let (generator, metric) = (free_port(), free_port());
-        let log = dir.path().join("telemetry.log");
-        let child = command
-            .current_dir(dir.path())
-            .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
-            .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
-            .env("TELEMETRYD_REDIS__PORT", redis.port.to_string())
-            .env("TELEMETRYD_TELEMETRY__SWITCHES", "100")
-            .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "1")
-            .env("TELEMETRYD_LOGGING__FILE", log.to_str().unwrap())
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let daemon = Daemon {
-            child,
-            generator,
-            metric,
-            log,
-            _dir: dir,
-        };
-        for port in [generator, metric] {
-            let url = format!("http://127.0.0.1:{port}/healthz");
-            eventually("the daemon to serve", Duration::from_secs(20), || async {
-                let r = reqwest::get(&url).await.ok()?;
-                (r.status() == 200).then_some(())
-            })
-            .await;
-        }
-        daemon
-    }
-
-    /// Resident memory in MB (VmRSS).
-    fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/<pid>/status");
-        kb / 1024.0
-    }
-
-    /// The value of the series `name{listener="<listener>"}` in /metrics.
-    async fn listener_metric(&self, name: &str, listener: &str) -> f64 {
-        let text = get(&format!("http://127.0.0.1:{}/metrics", self.metric))
-            .await
-            .body;
-        let series = format!("{name}{{listener=\"{listener}\"}}");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
-    }
-
-    /// The log file's lines, each as its logfmt fields.
-    fn log_lines(&self) -> Vec<Vec<(String, String)>> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(logfmt)
-            .collect()
-    }
-
-    /// How many log lines have message `msg` and field `listener` = `listener`.
-    fn count_logged(&self, msg: &str, listener: &str) -> usize {
-        self.log_lines()
-            .iter()
-            .filter(|fields| field(fields, "msg") == Some(msg))
-            .filter(|fields| field(fields, "listener") == Some(listener))
-            .count()
-    }
+/// The value of the series `name{listener="<listener>"}` in the daemon's /metrics.
+async fn listener_metric(daemon: &DaemonProcess, name: &str, listener: &str) -> f64 {
+    let text = get(&daemon.url(Listener::Metric, "/metrics")).await.body;
+    let series = format!("{name}{{listener=\"{listener}\"}}");
+    metric(&text, &series).unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Splits a logfmt line into its fields (values unquoted).
-fn logfmt(line: &str) -> Vec<(String, String)> {
-    let mut fields = Vec::new();
-    let mut rest = line.trim();
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim().to_string();
-        rest = &rest[eq + 1..];
-        let value;
-        if let Some(quoted) = rest.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            value = quoted[..end].to_string();
-            rest = quoted.get(end + 1..).unwrap_or("");
-        } else {
-            let end = rest.find(' ').unwrap_or(rest.len());
-            value = rest[..end].to_string();
-            rest = &rest[end..];
-        }
-        fields.push((key, value));
-        rest = rest.trim_start();
-    }
-    fields
-}
-
-fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    fields
+/// How many lines of the daemon's log file have message `msg` and field `listener` =
+/// `listener`.
+fn count_logged(daemon: &DaemonProcess, msg: &str, listener: &str) -> usize {
+    logfmt_file(daemon.log_path())
         .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+        .filter(|fields| field(fields, "msg") == Some(msg))
+        .filter(|fields| field(fields, "listener") == Some(listener))
+        .count()
+}
+
+fn field<'a>(fields: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    fields.get(key).map(String::as_str)
 }
 
 /// Opens `n` connections to `port` without waiting for each to be accepted (connections
@@ -194,7 +103,7 @@ const FLOOD_REQUESTS: usize = 50_000;
 #[actix_web::test]
 async fn pipelined_requests_never_read_are_bounded_and_their_memory_returns_after() {
     let redis = TestRedis::start();
-    let daemon = Daemon::start(common::binary(), &redis, &[]).await;
+    let daemon = start(common::binary(), &redis, &[]).await;
     // Warm up the paths the flood takes (the body rendered, each worker's pools filled), so
     // that what the flood leaves behind is measured, not the daemon's start-up.
     // A client that pipelines and reads gets every answer, from a handler that answers at
@@ -240,12 +149,10 @@ async fn pipelined_requests_never_read_are_bounded_and_their_memory_returns_afte
         }
     }
     // The daemon keeps answering others meanwhile.
-    let health = format!("http://127.0.0.1:{}/healthz", daemon.metric);
+    let health = daemon.url(Listener::Metric, "/healthz");
     assert_eq!(get(&health).await.status, 200);
     peak = peak.max(daemon.rss_mb());
-    let open = daemon
-        .listener_metric("telemetryd_http_open_connections", "metric_server")
-        .await;
+    let open = listener_metric(&daemon, "telemetryd_http_open_connections", "metric_server").await;
     assert!(open >= FLOOD_CLIENTS as f64, "{open} connections open");
     drop(close_tx);
     for c in clients {
@@ -276,7 +183,7 @@ async fn pipelined_requests_never_read_are_bounded_and_their_memory_returns_afte
 async fn a_client_that_reads_none_of_its_answers_is_disconnected_after_the_keep_alive_time() {
     let redis = TestRedis::start();
     let env = [("TELEMETRYD_HTTP__KEEP_ALIVE_SECONDS", "1")];
-    let daemon = Daemon::start(common::binary(), &redis, &env).await;
+    let daemon = start(common::binary(), &redis, &env).await;
     let mut s = TcpStream::connect(("127.0.0.1", daemon.metric)).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
     let request = b"GET /telemetry/ HTTP/1.1\r\nHost: x\r\n\r\n".repeat(FLOOD_REQUESTS);
@@ -290,9 +197,7 @@ async fn a_client_that_reads_none_of_its_answers_is_disconnected_after_the_keep_
     let blocked = Instant::now();
     // The client holds its connection open and reads nothing; the daemon closes it.
     let open = || async {
-        daemon
-            .listener_metric("telemetryd_http_open_connections", "metric_server")
-            .await
+        listener_metric(&daemon, "telemetryd_http_open_connections", "metric_server").await
     };
     eventually(
         "the connection to be closed",
@@ -313,10 +218,13 @@ async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_
     let redis = TestRedis::start();
     let mut prlimit = Command::new("prlimit");
     prlimit.args(["--nofile=256:256", env!("CARGO_BIN_EXE_telemetryd")]);
-    let daemon = Daemon::start(prlimit, &redis, &[("TELEMETRYD_LOGGING__LEVEL", "INFO")]).await;
-    let limit = daemon
-        .listener_metric("telemetryd_http_connection_limit", "generator_server")
-        .await;
+    let daemon = start(prlimit, &redis, &[("TELEMETRYD_LOGGING__LEVEL", "INFO")]).await;
+    let limit = listener_metric(
+        &daemon,
+        "telemetryd_http_connection_limit",
+        "generator_server",
+    )
+    .await;
     assert!(
         (2.0..256.0).contains(&limit),
         "generator limit {limit} under 256 descriptors"
@@ -329,15 +237,18 @@ async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_
         "the generator listener to reach its limit",
         Duration::from_secs(10),
         || async {
-            let open = daemon
-                .listener_metric("telemetryd_http_open_connections", "generator_server")
-                .await;
+            let open = listener_metric(
+                &daemon,
+                "telemetryd_http_open_connections",
+                "generator_server",
+            )
+            .await;
             (open >= limit).then_some(open)
         },
     )
     .await;
     assert_eq!(open, limit);
-    let health = format!("http://127.0.0.1:{}/healthz", daemon.metric);
+    let health = daemon.url(Listener::Metric, "/healthz");
     for _ in 0..5 {
         let started = Instant::now();
         assert_eq!(get(&health).await.status, 200);
@@ -346,23 +257,23 @@ async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_
     const REACHED: &str = "Connection limit reached; new connections wait until some close.";
     const AGAIN: &str = "Below the connection limit again.";
     eventually("the limit to be logged", Duration::from_secs(5), || async {
-        (daemon.count_logged(REACHED, "generator_server") > 0).then_some(())
+        (count_logged(&daemon, REACHED, "generator_server") > 0).then_some(())
     })
     .await;
-    assert_eq!(daemon.count_logged(REACHED, "generator_server"), 1);
-    assert_eq!(daemon.count_logged(REACHED, "metric_server"), 0);
+    assert_eq!(count_logged(&daemon, REACHED, "generator_server"), 1);
+    assert_eq!(count_logged(&daemon, REACHED, "metric_server"), 0);
     assert_eq!(
-        daemon
-            .listener_metric(
-                "telemetryd_http_connection_limit_reached_total",
-                "generator_server"
-            )
-            .await,
+        listener_metric(
+            &daemon,
+            "telemetryd_http_connection_limit_reached_total",
+            "generator_server"
+        )
+        .await,
         1.0
     );
 
     drop(held);
-    let counters = format!("http://127.0.0.1:{}/counters", daemon.generator);
+    let counters = daemon.url(Listener::Generator, "/counters");
     eventually(
         "the generator listener to answer again",
         Duration::from_secs(10),
@@ -376,8 +287,7 @@ async fn a_listener_at_its_connection_limit_leaves_the_other_answering_and_logs_
     // ones are gone, which may reach the limit again: each change is logged once, so the
     // lines alternate and the last says the listener is below its limit.
     let limit_lines = || {
-        daemon
-            .log_lines()
+        logfmt_file(daemon.log_path())
             .iter()
             .filter(|fields| field(fields, "listener") == Some("generator_server"))
             .filter_map(|fields| match field(fields, "msg") {
@@ -425,15 +335,14 @@ fn a_descriptor_limit_that_leaves_none_for_connections_exits_1_saying_so() {
 async fn a_connection_that_sends_nothing_gets_408_at_the_request_timeout_and_memory_returns() {
     let redis = TestRedis::start();
     let env = [("TELEMETRYD_HTTP__REQUEST_TIMEOUT_MS", "2000")];
-    let daemon = Daemon::start(common::binary(), &redis, &env).await;
+    let daemon = start(common::binary(), &redis, &env).await;
     let start = daemon.rss_mb();
 
     let opened = Instant::now();
     let mut idle = open_idle(daemon.metric, 900);
     eventually("900 connections open", Duration::from_secs(10), || async {
-        let open = daemon
-            .listener_metric("telemetryd_http_open_connections", "metric_server")
-            .await;
+        let open =
+            listener_metric(&daemon, "telemetryd_http_open_connections", "metric_server").await;
         (open >= 900.0).then_some(())
     })
     .await;
@@ -475,9 +384,8 @@ async fn a_connection_that_sends_nothing_gets_408_at_the_request_timeout_and_mem
         "every idle connection closed",
         Duration::from_secs(5),
         || async {
-            let open = daemon
-                .listener_metric("telemetryd_http_open_connections", "metric_server")
-                .await;
+            let open =
+                listener_metric(&daemon, "telemetryd_http_open_connections", "metric_server").await;
             (open <= 1.0).then_some(())
         },
     )

@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -52,24 +51,6 @@ fn problems(stderr: &str) -> Vec<(String, String)> {
 
 fn problem_keys(stderr: &str) -> Vec<String> {
     problems(stderr).into_iter().map(|p| p.0).collect()
-}
-
-/// The fields of one logfmt line (`key=value` or `key="quoted value"`).
-fn logfmt(line: &str) -> std::collections::HashMap<String, String> {
-    let mut fields = std::collections::HashMap::new();
-    let mut rest = line;
-    while let Some((key, after)) = rest.split_once('=') {
-        let (value, next) = match after.strip_prefix('"') {
-            Some(quoted) => {
-                let end = quoted.find('"').unwrap_or(quoted.len());
-                (&quoted[..end], quoted.get(end + 1..).unwrap_or(""))
-            }
-            None => after.split_once(' ').unwrap_or((after, "")),
-        };
-        fields.insert(key.trim().to_string(), value.to_string());
-        rest = next.trim_start();
-    }
-    fields
 }
 
 fn with_config(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
@@ -253,7 +234,9 @@ async fn a_numeric_redis_password_authenticates_and_stays_out_of_the_logs() {
         .query_async(&mut redis.conn().await)
         .await
         .unwrap();
-    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_REDIS__PASSWORD", password)]);
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .env("TELEMETRYD_REDIS__PASSWORD", password)
+        .start();
     daemon.wait_serving().await;
     let url = format!("redis://:{password}@127.0.0.1:{}/0", redis.port);
     let conn = redis::Client::open(url)
@@ -272,7 +255,7 @@ async fn a_numeric_redis_password_authenticates_and_stays_out_of_the_logs() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
     let stderr = daemon.stderr();
-    let file = std::fs::read_to_string(&daemon.log).unwrap();
+    let file = std::fs::read_to_string(daemon.log_path()).unwrap();
     assert!(stderr.contains("msg=Stopped."), "{stderr}");
     assert!(
         !stderr.contains(password) && !file.contains(password),
@@ -392,13 +375,10 @@ fn check_config_prints_a_sample_rate_beyond_the_measured_one_as_a_warning() {
 async fn the_daemon_logs_a_sample_rate_beyond_the_measured_one_at_warning() {
     let redis = TestRedis::start();
     // 151 switches every millisecond: 151,000 samples per second, just past the measure.
-    let mut daemon = Proc::start(
-        redis.port,
-        &[
-            ("TELEMETRYD_TELEMETRY__SWITCHES", "151"),
-            ("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.001"),
-        ],
-    );
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .switches(151)
+        .interval(0.001)
+        .start();
     daemon.wait_serving().await;
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
@@ -451,111 +431,21 @@ fn version_and_help_describe_the_binary() {
     assert_eq!(code, 2);
 }
 
-/// A daemon started from the binary, with both ports and Redis given.
-struct Proc {
-    child: Child,
-    generator: u16,
-    metric: u16,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Proc {
-    fn start(redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
-        Proc::start_as(binary(), redis_port, extra_env)
-    }
-
-    /// As `start`, through `sh -c 'WATCHDOG_PID=$$ exec telemetryd'`, so the daemon sees
-    /// its own pid in WATCHDOG_PID, as systemd sets it.
-    fn start_with_watchdog_pid(redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
-        let mut sh = Command::new("sh");
-        sh.args([
-            "-c",
-            &format!("WATCHDOG_PID=$$ exec {}", env!("CARGO_BIN_EXE_telemetryd")),
-        ]);
-        Proc::start_as(sh, redis_port, extra_env)
-    }
-
-    fn start_as(mut command: Command, redis_port: u16, extra_env: &[(&str, &str)]) -> Proc {
-        let dir = tempfile::tempdir().unwrap();
-        let (generator, metric) = (free_port(), free_port());
-        let log = dir.path().join("telemetry.log");
-        let child = command
-            .current_dir(dir.path())
-            .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
-            .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
-            .env("TELEMETRYD_REDIS__PORT", redis_port.to_string())
-            .env("TELEMETRYD_TELEMETRY__SWITCHES", "8")
-            .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.2")
-            .env("TELEMETRYD_LOGGING__FILE", log.to_str().unwrap())
-            .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Proc {
-            child,
-            generator,
-            metric,
-            log,
-            _dir: dir,
-        }
-    }
-
-    async fn wait_serving(&self) {
-        let url = format!("http://127.0.0.1:{}/counters", self.generator);
-        eventually("the daemon to serve", Duration::from_secs(20), || async {
-            let r = reqwest::get(&url).await.ok()?;
-            (r.status() == 200).then_some(())
-        })
-        .await;
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon still running after {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        s
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `sh -c 'WATCHDOG_PID=$$ exec telemetryd'`: the daemon sees its own pid in WATCHDOG_PID,
+/// as systemd sets it.
+fn with_watchdog_pid() -> Command {
+    let mut sh = Command::new("sh");
+    sh.args([
+        "-c",
+        &format!("WATCHDOG_PID=$$ exec {}", env!("CARGO_BIN_EXE_telemetryd")),
+    ]);
+    sh
 }
 
 #[actix_web::test]
 async fn sigterm_stops_cleanly_with_every_switch_in_redis_and_exit_0() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(redis.port, &[]);
+    let mut daemon = DaemonProcess::builder(redis.port).start();
     daemon.wait_serving().await;
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(10));
@@ -587,7 +477,7 @@ async fn sigterm_stops_cleanly_with_every_switch_in_redis_and_exit_0() {
 #[actix_web::test]
 async fn sigint_stops_cleanly_too() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(redis.port, &[]);
+    let mut daemon = DaemonProcess::builder(redis.port).start();
     daemon.wait_serving().await;
     daemon.signal("INT");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
@@ -618,18 +508,14 @@ async fn a_taken_port_exits_1_naming_the_listener_and_address() {
 #[actix_web::test]
 async fn requests_are_logged_with_latency_to_stderr_and_the_log_file() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(redis.port, &[]);
+    let mut daemon = DaemonProcess::builder(redis.port).start();
     daemon.wait_serving().await;
-    let r = get(&format!(
-        "http://127.0.0.1:{}/telemetry/switch-3/latency_ms",
-        daemon.metric
-    ))
-    .await;
+    let r = get(&daemon.url(Listener::Metric, "/telemetry/switch-3/latency_ms")).await;
     assert_eq!(r.status, 200);
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(10));
     let stderr = daemon.stderr();
-    let file = std::fs::read_to_string(&daemon.log).unwrap();
+    let file = std::fs::read_to_string(daemon.log_path()).unwrap();
     for text in [&stderr, &file] {
         let line = text
             .lines()
@@ -651,7 +537,9 @@ async fn requests_are_logged_with_latency_to_stderr_and_the_log_file() {
 #[actix_web::test]
 async fn under_journald_lines_carry_syslog_priorities() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(redis.port, &[("JOURNAL_STREAM", "8:12345")]);
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .env("JOURNAL_STREAM", "8:12345")
+        .start();
     daemon.wait_serving().await;
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(10));
@@ -667,9 +555,9 @@ async fn under_journald_lines_carry_syslog_priorities() {
 
 #[actix_web::test]
 async fn without_redis_the_binary_starts_and_says_so() {
-    let mut daemon = Proc::start(free_port(), &[]);
+    let mut daemon = DaemonProcess::builder(free_port()).start();
     daemon.wait_serving().await;
-    let r = get(&format!("http://127.0.0.1:{}/telemetry/", daemon.metric)).await;
+    let r = get(&daemon.url(Listener::Metric, "/telemetry/")).await;
     assert_eq!(r.json()["switches"].as_object().unwrap().len(), 8);
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
@@ -690,18 +578,15 @@ async fn without_redis_the_binary_starts_and_says_so() {
 #[actix_web::test]
 async fn a_second_signal_while_stopping_exits_at_once_with_130() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(
-        redis.port,
-        &[
-            ("TELEMETRYD_REDIS__TIMEOUT_MS", "20000"),
-            ("TELEMETRYD_SHUTDOWN__TIMEOUT_SECONDS", "60"),
-        ],
-    );
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .env("TELEMETRYD_REDIS__TIMEOUT_MS", "20000")
+        .env("TELEMETRYD_SHUTDOWN__TIMEOUT_SECONDS", "60")
+        .start();
     daemon.wait_serving().await;
     // A hung Redis makes the final flush wait for its 20 s timeout, once a write is stuck
     // in it and every switch's sample waits behind that write.
     common::signal(redis.pid(), "STOP");
-    let metrics = format!("http://127.0.0.1:{}/metrics", daemon.metric);
+    let metrics = daemon.url(Listener::Metric, "/metrics");
     eventually(
         "samples pending behind a stuck write",
         Duration::from_secs(10),
@@ -717,14 +602,14 @@ async fn a_second_signal_while_stopping_exits_at_once_with_130() {
     .await;
     daemon.signal("TERM");
     // The listeners close first: once they refuse connections, the daemon is stopping.
-    let url = format!("http://127.0.0.1:{}/counters", daemon.generator);
+    let url = daemon.url(Listener::Generator, "/counters");
     eventually(
         "the listeners to close",
         Duration::from_secs(10),
         || async { reqwest::get(&url).await.is_err().then_some(()) },
     )
     .await;
-    assert!(daemon.child.try_wait().unwrap().is_none(), "still flushing");
+    assert!(daemon.still_running(), "still flushing");
     daemon.signal("TERM");
     let status = daemon.wait_exit(Duration::from_secs(3));
     assert_eq!(status.code(), Some(130));
@@ -735,7 +620,9 @@ async fn a_second_signal_while_stopping_exits_at_once_with_130() {
 #[actix_web::test]
 async fn a_panicking_actor_ends_the_process_with_70_for_systemd_to_restart() {
     let redis = TestRedis::start();
-    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_FAULTS", "panic-writer")]);
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .env("TELEMETRYD_FAULTS", "panic-writer")
+        .start();
     let status = daemon.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(70));
     let stderr = daemon.stderr();
@@ -756,13 +643,11 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut daemon = Proc::start_with_watchdog_pid(
-        redis.port,
-        &[
-            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "400000"),
-        ],
-    );
+    let mut daemon = DaemonProcess::builder(redis.port)
+        .command(with_watchdog_pid())
+        .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start();
     let mut buf = [0u8; 4096];
     let mut next = || {
         let n = socket.recv(&mut buf).expect("a notification within 10 s");
@@ -772,11 +657,8 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(ready.contains("STATUS=Serving 8 switches"), "{ready}");
     // Both listeners answer by the time READY=1 is sent.
-    for port in [daemon.generator, daemon.metric] {
-        assert_eq!(
-            get(&format!("http://127.0.0.1:{port}/readyz")).await.status,
-            200
-        );
+    for listener in [Listener::Generator, Listener::Metric] {
+        assert_eq!(get(&daemon.url(listener, "/readyz")).await.status, 200);
     }
     // Watchdog pings at half of WATCHDOG_USEC, each after the actors answered.
     for _ in 0..3 {
@@ -798,9 +680,9 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let redis = TestRedis::start();
     // 20,000 switches: /telemetry/ is megabytes, still being sent when SIGTERM arrives.
-    let mut daemon = Proc::start(redis.port, &[("TELEMETRYD_TELEMETRY__SWITCHES", "20000")]);
+    let mut daemon = DaemonProcess::builder(redis.port).switches(20000).start();
     daemon.wait_serving().await;
-    let full = get(&format!("http://127.0.0.1:{}/telemetry/", daemon.metric))
+    let full = get(&daemon.url(Listener::Metric, "/telemetry/"))
         .await
         .body
         .len();
@@ -821,7 +703,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let n = conn.read(&mut start).await.unwrap();
     assert!(String::from_utf8_lossy(&start[..n]).starts_with("HTTP/1.1 200"));
     daemon.signal("TERM");
-    let url = format!("http://127.0.0.1:{}/counters", daemon.generator);
+    let url = daemon.url(Listener::Generator, "/counters");
     eventually(
         "new connections refused",
         Duration::from_secs(10),

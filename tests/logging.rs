@@ -4,134 +4,25 @@
 mod common;
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A daemon started from the binary, logging to `log` (logging.file) and `stderr` (a file
-/// too, so a chatty daemon never blocks on a full pipe). Killed on drop.
-struct Daemon {
-    child: Child,
-    generator: u16,
-    metric: u16,
-    log: PathBuf,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(redis_port: u16) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let (generator, metric) = (free_port(), free_port());
-        let log = dir.path().join("telemetry.log");
-        let stderr = dir.path().join("stderr.log");
-        let child = binary()
-            .current_dir(dir.path())
-            .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
-            .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
-            .env("TELEMETRYD_REDIS__PORT", redis_port.to_string())
-            .env("TELEMETRYD_TELEMETRY__SWITCHES", "8")
-            .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "0.5")
-            .env("TELEMETRYD_LOGGING__LEVEL", "info")
-            .env("TELEMETRYD_LOGGING__FILE", log.to_str().unwrap())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            generator,
-            metric,
-            log,
-            stderr,
-            _dir: dir,
-        }
-    }
-
-    async fn wait_serving(&self) {
-        let url = format!("http://127.0.0.1:{}/counters", self.generator);
-        eventually("the daemon to serve", Duration::from_secs(20), || async {
-            let r = reqwest::get(&url).await.ok()?;
-            (r.status() == 200).then_some(())
-        })
-        .await;
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.metric)
-    }
-
-    fn signal(&self, name: &str) {
-        common::signal(self.child.id(), name);
-    }
-
-    fn still_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon still running after {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One logfmt line as its fields (`msg` included), quoted values unquoted.
-fn fields(line: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.next_if_eq(&' ').is_some() {}
-        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-        if key.is_empty() {
-            return out;
-        }
-        let mut value = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => value.extend(chars.next()),
-                    '"' => break,
-                    c => value.push(c),
-                }
-            }
-        } else {
-            value = chars.by_ref().take_while(|&c| c != ' ').collect();
-        }
-        out.insert(key, value);
-    }
-}
-
-/// Every line of the file at `path` as fields (none if it does not exist).
-fn lines(path: &Path) -> Vec<HashMap<String, String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(fields)
-        .collect()
+/// The binary with 8 switches every 0.5 s, logging at INFO to its log file and stderr (a
+/// file too, so a chatty daemon never blocks on a full pipe), once it serves.
+async fn start(redis_port: u16) -> DaemonProcess {
+    let daemon = DaemonProcess::builder(redis_port)
+        .interval(0.5)
+        .env("TELEMETRYD_LOGGING__LEVEL", "info")
+        .start();
+    daemon.wait_serving().await;
+    daemon
 }
 
 /// The lines of `path` whose `msg` is `msg`.
 fn with_msg(path: &Path, msg: &str) -> Vec<HashMap<String, String>> {
-    lines(path)
+    logfmt_file(path)
         .into_iter()
         .filter(|f| f.get("msg").map(String::as_str) == Some(msg))
         .collect()
@@ -147,11 +38,10 @@ fn logged_request(path: &Path, request_path: &str) -> bool {
 #[actix_web::test]
 async fn sighup_after_the_log_file_was_moved_writes_to_a_new_file_at_the_same_path() {
     let redis = TestRedis::start();
-    let mut daemon = Daemon::start(redis.port);
-    daemon.wait_serving().await;
+    let mut daemon = start(redis.port).await;
     let before = "/telemetry/switch-1/latency_ms";
-    assert_eq!(get(&daemon.url(before)).await.status, 200);
-    let log = daemon.log.clone();
+    assert_eq!(get(&daemon.url(Listener::Metric, before)).await.status, 200);
+    let log = daemon.log_path().to_path_buf();
     eventually(
         "the request line in the log file",
         Duration::from_secs(10),
@@ -180,7 +70,7 @@ async fn sighup_after_the_log_file_was_moved_writes_to_a_new_file_at_the_same_pa
     assert_eq!(reopened["level"], "INFO");
 
     let after = "/telemetry/switch-2/latency_ms";
-    assert_eq!(get(&daemon.url(after)).await.status, 200);
+    assert_eq!(get(&daemon.url(Listener::Metric, after)).await.status, 200);
     eventually(
         "the next request line in the new file",
         Duration::from_secs(10),
@@ -197,7 +87,10 @@ async fn sighup_after_the_log_file_was_moved_writes_to_a_new_file_at_the_same_pa
 
     // Still serving, and the moved file no longer grows.
     assert!(daemon.still_running(), "SIGHUP ended the daemon");
-    assert_eq!(get(&daemon.url("/healthz")).await.status, 200);
+    assert_eq!(
+        get(&daemon.url(Listener::Metric, "/healthz")).await.status,
+        200
+    );
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
     assert_eq!(with_msg(&log, "Stopped.").len(), 1);
@@ -224,12 +117,11 @@ fn readme_logrotate_config(log: &Path, pid: u32) -> String {
 #[actix_web::test]
 async fn the_readme_logrotate_snippet_rotates_a_file_the_daemon_then_writes_anew() {
     let redis = TestRedis::start();
-    let mut daemon = Daemon::start(redis.port);
-    daemon.wait_serving().await;
-    let log = daemon.log.clone();
+    let mut daemon = start(redis.port).await;
+    let log = daemon.log_path().to_path_buf();
     let dir = log.parent().unwrap().to_path_buf();
     let config = dir.join("logrotate.conf");
-    std::fs::write(&config, readme_logrotate_config(&log, daemon.child.id())).unwrap();
+    std::fs::write(&config, readme_logrotate_config(&log, daemon.pid())).unwrap();
     let rotate = || {
         let out = std::process::Command::new("logrotate")
             .arg("--force")
@@ -246,7 +138,7 @@ async fn the_readme_logrotate_snippet_rotates_a_file_the_daemon_then_writes_anew
     };
     for round in 1..=2 {
         let path = format!("/telemetry/switch-{round}/latency_ms");
-        assert_eq!(get(&daemon.url(&path)).await.status, 200);
+        assert_eq!(get(&daemon.url(Listener::Metric, &path)).await.status, 200);
         eventually(
             "the request line in the log file",
             Duration::from_secs(10),
@@ -276,11 +168,10 @@ async fn the_readme_logrotate_snippet_rotates_a_file_the_daemon_then_writes_anew
 #[actix_web::test]
 async fn sigusr1_and_sigusr2_are_logged_and_ignored() {
     let redis = TestRedis::start();
-    let mut daemon = Daemon::start(redis.port);
-    daemon.wait_serving().await;
+    let mut daemon = start(redis.port).await;
     daemon.signal("USR1");
     daemon.signal("USR2");
-    let log = daemon.log.clone();
+    let log = daemon.log_path().to_path_buf();
     let ignored = eventually("both signals logged", Duration::from_secs(10), || {
         let mut names: Vec<String> = with_msg(&log, "Signal ignored.")
             .into_iter()
@@ -293,7 +184,7 @@ async fn sigusr1_and_sigusr2_are_logged_and_ignored() {
     assert_eq!(ignored, ["SIGUSR1", "SIGUSR2"]);
     assert!(daemon.still_running(), "a SIGUSR ended the daemon");
     assert_eq!(
-        get(&daemon.url("/telemetry/switch-0/latency_ms"))
+        get(&daemon.url(Listener::Metric, "/telemetry/switch-0/latency_ms"))
             .await
             .status,
         200
@@ -305,10 +196,9 @@ async fn sigusr1_and_sigusr2_are_logged_and_ignored() {
 #[actix_web::test]
 async fn past_the_lines_per_second_request_lines_are_skipped_and_summarised_with_latency() {
     let redis = TestRedis::start();
-    let mut daemon = Daemon::start(redis.port);
-    daemon.wait_serving().await;
+    let mut daemon = start(redis.port).await;
     // 8 clients of 150 requests each: well over 100 lines a second on a debug build.
-    let url = daemon.url("/telemetry/switch-3/latency_ms");
+    let url = daemon.url(Listener::Metric, "/telemetry/switch-3/latency_ms");
     let clients: Vec<_> = (0..8)
         .map(|_| {
             let url = url.clone();
@@ -327,7 +217,7 @@ async fn past_the_lines_per_second_request_lines_are_skipped_and_summarised_with
         c.await.unwrap();
     }
     let took = started.elapsed();
-    let metrics = get(&daemon.url("/metrics")).await.body;
+    let metrics = get(&daemon.url(Listener::Metric, "/metrics")).await.body;
     let skipped_metric: u64 = metrics
         .lines()
         .find_map(|l| {
@@ -342,11 +232,11 @@ async fn past_the_lines_per_second_request_lines_are_skipped_and_summarised_with
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
 
     let route = "/telemetry/{switch_id}/{metric}";
-    let logged = with_msg(&daemon.stderr, "HTTP request.")
+    let logged = with_msg(daemon.stderr_path(), "HTTP request.")
         .into_iter()
         .filter(|f| f["path"] == "/telemetry/switch-3/latency_ms")
         .count() as u64;
-    let summaries: Vec<_> = with_msg(&daemon.stderr, "HTTP request summary.")
+    let summaries: Vec<_> = with_msg(daemon.stderr_path(), "HTTP request summary.")
         .into_iter()
         .filter(|f| f["route"] == route && f["listener"] == "metric_server")
         .collect();
@@ -372,5 +262,27 @@ async fn past_the_lines_per_second_request_lines_are_skipped_and_summarised_with
         assert_eq!(f["level"], "INFO");
     }
     // The summary is in the log file too, where journald's copy is not.
-    assert!(!with_msg(&daemon.log, "HTTP request summary.").is_empty());
+    assert!(!with_msg(daemon.log_path(), "HTTP request summary.").is_empty());
+}
+
+#[test]
+fn logfmt_reads_back_the_fields_the_daemon_writes_quoted_and_escaped_alike() {
+    let (log, buf) = capture_logger();
+    slog::info!(log, "A message with spaces."; "plain" => "word", "quoted" => "say \"hi\"\\ok",
+        "lines" => "one\ntwo\ttab\u{1b}", "empty" => "");
+    drop(log);
+    let text = log_text(&buf);
+    let fields = logfmt(text.lines().next().unwrap());
+    let expected: HashMap<String, String> = [
+        ("level", "INFO"),
+        ("msg", "A message with spaces."),
+        ("plain", "word"),
+        ("quoted", "say \"hi\"\\ok"),
+        ("lines", "one\ntwo\ttab\u{1b}"),
+        ("empty", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(fields, expected, "{text}");
 }

@@ -4,40 +4,17 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
-/// The binary on free ports, serving 5 switches; killed on drop.
-struct Daemon(std::process::Child, u16);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(redis_port: u16) -> Daemon {
-    let dir = std::env::temp_dir();
-    let (generator, metric) = (free_port(), free_port());
-    let child = binary()
-        .current_dir(dir)
-        .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
-        .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
-        .env("TELEMETRYD_REDIS__PORT", redis_port.to_string())
-        .env("TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS", "1")
+/// The binary serving 5 switches, once both listeners are ready.
+async fn start(redis_port: u16) -> DaemonProcess {
+    let daemon = DaemonProcess::builder(redis_port)
+        .switches(5)
+        .interval(1.0)
         .env("TELEMETRYD_LOGGING__LEVEL", "WARNING")
-        .env("TELEMETRYD_LOGGING__FILE", "")
-        .spawn()
-        .unwrap();
-    let daemon = Daemon(child, metric);
-    let url = format!("http://127.0.0.1:{metric}/readyz");
-    eventually("the daemon to serve", Duration::from_secs(20), || async {
-        let r = reqwest::get(&url).await.ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
+        .start();
+    daemon.wait_ready().await;
     daemon
 }
 
@@ -45,7 +22,7 @@ async fn start(redis_port: u16) -> Daemon {
 async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
     let redis = TestRedis::start();
     let daemon = start(redis.port).await;
-    let base = format!("http://127.0.0.1:{}", daemon.1);
+    let base = daemon.url(Listener::Metric, "");
     let spec = get(&format!("{base}/openapi.json")).await;
     assert_eq!(spec.status, 200);
     assert_eq!(spec.content_type, "application/json");
@@ -103,7 +80,7 @@ async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
 async fn schemathesis_with_every_check_finds_no_failure() {
     let redis = TestRedis::start();
     let daemon = start(redis.port).await;
-    let spec = format!("http://127.0.0.1:{}/openapi.json", daemon.1);
+    let spec = daemon.url(Listener::Metric, "/openapi.json");
     let out = Command::new(schemathesis())
         .args([
             "run",
@@ -147,7 +124,7 @@ fn schemathesis() -> std::path::PathBuf {
 async fn openapi_and_docs_answer_head_like_get_and_405_to_other_methods() {
     let redis = TestRedis::start();
     let daemon = start(redis.port).await;
-    let base = format!("http://127.0.0.1:{}", daemon.1);
+    let base = daemon.url(Listener::Metric, "");
     let client = reqwest::Client::new();
     for path in ["/openapi.json", "/docs/", "/docs/swagger-ui-bundle.js"] {
         let got = client.get(format!("{base}{path}")).send().await.unwrap();

@@ -1,12 +1,14 @@
 //! Test fixtures: a real redis-server on a free port, the daemon in-process or as the built
-//! binary, an HTTP client, and polling with a deadline instead of sleeps.
+//! binary, an HTTP client, a logfmt reader, and polling with a deadline instead of sleeps.
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, AsyncCommands};
@@ -110,7 +112,7 @@ impl TestRedis {
     }
 
     /// `HGETALL telemetry:switch-<n>` as strings.
-    pub async fn hash(&self, switch: u32) -> std::collections::HashMap<String, String> {
+    pub async fn hash(&self, switch: u32) -> HashMap<String, String> {
         self.conn()
             .await
             .hgetall(format!("telemetry:switch-{switch}"))
@@ -298,4 +300,255 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .unwrap();
     assert!(ok.success(), "kill -{name} {pid}");
+}
+
+/// One of the daemon's two listeners.
+#[derive(Clone, Copy, Debug)]
+pub enum Listener {
+    /// `generator_server`: `/counters`.
+    Generator,
+    /// `metric_server`: `/telemetry/...`, `/metrics`.
+    Metric,
+}
+
+/// How to start the built binary as a daemon; see [`DaemonProcess::builder`].
+pub struct DaemonBuilder {
+    command: Command,
+    /// `TELEMETRYD_*` (and other) variables in the order set: a later one wins.
+    env: Vec<(String, String)>,
+}
+
+impl DaemonBuilder {
+    /// Sets an environment variable for the daemon (a later setting of a key wins).
+    pub fn env(mut self, key: &str, value: &str) -> DaemonBuilder {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets each of `vars`, as `env` does.
+    pub fn envs(self, vars: &[(&str, &str)]) -> DaemonBuilder {
+        vars.iter().fold(self, |b, (k, v)| b.env(k, v))
+    }
+
+    /// `telemetry.switches` (8 unless set).
+    pub fn switches(self, n: u32) -> DaemonBuilder {
+        self.env("TELEMETRYD_TELEMETRY__SWITCHES", &n.to_string())
+    }
+
+    /// `telemetry.update_interval_seconds` (0.2 unless set).
+    pub fn interval(self, seconds: f64) -> DaemonBuilder {
+        self.env(
+            "TELEMETRYD_TELEMETRY__UPDATE_INTERVAL_SECONDS",
+            &seconds.to_string(),
+        )
+    }
+
+    /// Runs `command` instead of the binary: a wrapper that execs it (`prlimit`,
+    /// `setpriv`, `sh -c 'WATCHDOG_PID=$$ exec ...'`), so the child's pid is the daemon's.
+    pub fn command(mut self, command: Command) -> DaemonBuilder {
+        self.command = command;
+        self
+    }
+
+    /// Spawns the daemon in a new temporary directory (so no telemetry.yaml is picked up
+    /// by accident), on two free ports, logging to `telemetry.log` there. Does not wait.
+    pub fn start(mut self) -> DaemonProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let (generator, metric) = (free_port(), free_port());
+        let log = dir.path().join("telemetry.log");
+        // A file rather than a pipe: a chatty daemon never blocks on a full pipe, and the
+        // test can read it while the daemon runs.
+        let stderr = dir.path().join("stderr.log");
+        let child = self
+            .command
+            .current_dir(dir.path())
+            .env("TELEMETRYD_GENERATOR_SERVER__PORT", generator.to_string())
+            .env("TELEMETRYD_METRIC_SERVER__PORT", metric.to_string())
+            .env("TELEMETRYD_LOGGING__FILE", &log)
+            .envs(self.env)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        DaemonProcess {
+            child,
+            generator,
+            metric,
+            log,
+            stderr,
+            _dir: dir,
+        }
+    }
+}
+
+/// The built binary running as a daemon, with its own temporary directory, free ports and
+/// log file; killed on drop, so a failed assertion leaves no process behind.
+pub struct DaemonProcess {
+    child: Child,
+    /// The generator listener's port.
+    pub generator: u16,
+    /// The metric listener's port.
+    pub metric: u16,
+    log: PathBuf,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl DaemonProcess {
+    /// A daemon using Redis on `redis_port`, with 8 switches every 0.2 s unless set.
+    pub fn builder(redis_port: u16) -> DaemonBuilder {
+        DaemonBuilder {
+            command: binary(),
+            env: Vec::new(),
+        }
+        .env("TELEMETRYD_REDIS__PORT", &redis_port.to_string())
+        .switches(8)
+        .interval(0.2)
+    }
+
+    /// Waits (up to 20 s) until both listeners answer `/healthz` with 200.
+    pub async fn wait_serving(&self) {
+        self.wait_for_200("/healthz").await;
+    }
+
+    /// Waits (up to 20 s) until both listeners answer `/readyz` with 200: the cache holds
+    /// every switch.
+    pub async fn wait_ready(&self) {
+        self.wait_for_200("/readyz").await;
+    }
+
+    async fn wait_for_200(&self, path: &str) {
+        for listener in [Listener::Generator, Listener::Metric] {
+            let url = self.url(listener, path);
+            eventually(
+                &format!("200 from {url}"),
+                Duration::from_secs(20),
+                || async {
+                    let r = reqwest::get(&url).await.ok()?;
+                    (r.status() == 200).then_some(())
+                },
+            )
+            .await;
+        }
+    }
+
+    /// `http://127.0.0.1:<port of listener><path>`.
+    pub fn url(&self, listener: Listener, path: &str) -> String {
+        let port = match listener {
+            Listener::Generator => self.generator,
+            Listener::Metric => self.metric,
+        };
+        format!("http://127.0.0.1:{port}{path}")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    pub fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to end, failing the test if it still runs after `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The log file (`logging.file`).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The file the daemon's stderr goes to.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr
+    }
+
+    /// What the daemon wrote to stderr so far (all of it once it has exited).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap()
+    }
+
+    /// Resident memory in MB (VmRSS in /proc/<pid>/status, as an operator would read it).
+    pub fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kb / 1024.0
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fields of one logfmt line (`msg` included): `key=value` or `key="quoted value"`,
+/// quoted values unescaped as slog-logfmt escapes them (Rust's `{:?}` of a string).
+pub fn logfmt(line: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if_eq(&' ').is_some() {}
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if key.is_empty() {
+            return out;
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => value.push('\n'),
+                        Some('r') => value.push('\r'),
+                        Some('t') => value.push('\t'),
+                        Some('0') => value.push('\0'),
+                        Some('u') => {
+                            // `\u{1b}`
+                            let hex: String =
+                                chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                            value.extend(
+                                u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32),
+                            );
+                        }
+                        other => value.extend(other),
+                    },
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            value = chars.by_ref().take_while(|&c| c != ' ').collect();
+        }
+        out.insert(key, value);
+    }
+}
+
+/// Every line of the file at `path` as its logfmt fields (none if it does not exist).
+pub fn logfmt_file(path: &Path) -> Vec<HashMap<String, String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(logfmt)
+        .collect()
 }
