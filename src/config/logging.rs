@@ -51,8 +51,41 @@ impl TryFrom<String> for LogLevel {
     }
 }
 
+impl LogLevel {
+    /// The level's name as the config spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+            LogLevel::Critical => "CRITICAL",
+        }
+    }
+}
+
 impl From<LogLevel> for String {
     fn from(level: LogLevel) -> String {
-        format!("{level:?}").to_ascii_uppercase()
+        level.name().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_level_is_written_as_the_name_it_is_read_from() {
+        for level in [
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warning,
+            LogLevel::Error,
+            LogLevel::Critical,
+        ] {
+            let text = String::from(level);
+            assert_eq!(text, text.to_ascii_uppercase());
+            assert_eq!(LogLevel::try_from(text), Ok(level));
+        }
     }
 }
