@@ -350,6 +350,19 @@ else
         "$(journal_tail)"
 fi
 
+# e2. systemctl reload: SIGHUP (ExecReload), which reopens the log file; the process stays.
+reload_cursor=$(journal_cursor)
+reload_pid=$(prop MainPID)
+reload_logged() { since "$reload_cursor" | grep -q 'msg="No log file to reopen." signal=SIGHUP\|msg="Log file reopened."'; }
+if ct systemctl reload telemetryd && wait_for 10 "the reload logged" reload_logged &&
+    [ "$(prop MainPID)" = "$reload_pid" ] && [ "$(prop ActiveState)" = active ] &&
+    [ "$(http_code http://127.0.0.1:8080/healthz)" = 200 ]; then
+    pass "systemctl reload: SIGHUP logged, same MainPID $reload_pid, still serving"
+else
+    fail "systemctl reload: SIGHUP logged, same MainPID, still serving" \
+        "MainPID before: $reload_pid, now: $(prop MainPID)" "$(journal_tail)"
+fi
+
 # f. SIGKILL of the main process: Restart=on-failure brings it back.
 old_pid=$(prop MainPID)
 restarted() {
