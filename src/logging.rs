@@ -362,4 +362,104 @@ mod tests {
         assert_eq!(logging.queue.dropped.load(Ordering::Relaxed), 7);
         drop(held);
     }
+
+    /// The log file's lines, parsed as the daemon wrote them, once the logging thread has
+    /// written `at_least` of them.
+    fn file_lines(path: &Path, at_least: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(String::from).collect();
+            if lines.len() >= at_least {
+                return lines;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_log_file_gets_every_line_at_or_above_the_level_with_a_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("telemetry.log");
+        let (log, logging) = build(LogLevel::Warning, Some(&path)).unwrap();
+        info!(log, "Below the level.");
+        slog::warn!(log, "At the level."; "key" => "value with spaces");
+        slog::error!(log, "Above it.");
+        let lines = file_lines(&path, 2);
+        drop(logging);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("ts="), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with(r#"level=WARNING msg="At the level." key="value with spaces""#),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].ends_with(r#"level=ERROR msg="Above it.""#),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    fn reopening_after_the_file_was_moved_writes_a_new_file_at_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("telemetry.log");
+        let moved = dir.path().join("telemetry.log.1");
+        let (log, logging) = build(LogLevel::Info, Some(&path)).unwrap();
+        info!(log, "Before the move.");
+        file_lines(&path, 1);
+        std::fs::rename(&path, &moved).unwrap();
+        logging.reopen(&log, "SIGHUP");
+        info!(log, "After the move.");
+        let new = file_lines(&path, 2);
+        drop(logging);
+        assert!(new[0].contains(r#"msg="Log file reopened.""#), "{new:?}");
+        assert!(new[0].contains("signal=SIGHUP"), "{new:?}");
+        assert!(new[1].contains(r#"msg="After the move.""#), "{new:?}");
+        let old = std::fs::read_to_string(&moved).unwrap();
+        assert_eq!(old.lines().count(), 1, "{old}");
+        assert!(old.contains(r#"msg="Before the move.""#), "{old}");
+    }
+
+    #[test]
+    fn a_log_file_that_cannot_be_opened_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("telemetry.log");
+        let error = build(LogLevel::Info, Some(&path))
+            .err()
+            .expect("no such directory");
+        assert!(
+            error.to_string().starts_with("cannot open log file "),
+            "{error}"
+        );
+        assert!(error.to_string().contains("missing-dir"), "{error}");
+    }
+
+    #[test]
+    fn journald_lines_start_with_the_syslog_priority_of_their_level() {
+        for (level, priority) in [
+            (Level::Critical, 2),
+            (Level::Error, 3),
+            (Level::Warning, 4),
+            (Level::Info, 6),
+            (Level::Debug, 7),
+            (Level::Trace, 7),
+        ] {
+            assert_eq!(syslog_priority(level), priority, "{}", level.as_str());
+        }
+        let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+        let drain = slog_logfmt::Logfmt::new(buf.clone())
+            .set_prefix(journald_prefix)
+            .print_msg(true)
+            .build();
+        let log = Logger::root(Mutex::new(drain).fuse(), o!());
+        slog::warn!(log, "Redis unreachable.");
+        let line = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            line.trim_end(),
+            r#"<4>level=WARNING msg="Redis unreachable.""#
+        );
+    }
 }

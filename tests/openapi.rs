@@ -1,5 +1,6 @@
 //! The OpenAPI description of the metrics API: served, browsable, and true to what the
-//! daemon answers (schemathesis with every check, against the real binary).
+//! daemon answers (schemathesis with every check, against the real binary; the other tests
+//! drive the daemon in-process).
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::process::Command;
 use common::*;
 
 /// The binary serving 5 switches, once both listeners are ready.
-async fn start(redis_port: u16) -> DaemonProcess {
+async fn start_binary(redis_port: u16) -> DaemonProcess {
     let daemon = DaemonProcess::builder(redis_port)
         .switches(5)
         .interval(1.0)
@@ -21,8 +22,8 @@ async fn start(redis_port: u16) -> DaemonProcess {
 #[actix_web::test]
 async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
     let redis = TestRedis::start();
-    let daemon = start(redis.port).await;
-    let base = daemon.url(Listener::Metric, "");
+    let daemon = start(config(redis.port, 5, 1.0), telemetryd::logging::discard()).await;
+    let base = format!("http://{}", daemon.metric_addr);
     let spec = get(&format!("{base}/openapi.json")).await;
     assert_eq!(spec.status, 200);
     assert_eq!(spec.content_type, "application/json");
@@ -79,7 +80,7 @@ async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
 #[actix_web::test]
 async fn schemathesis_with_every_check_finds_no_failure() {
     let redis = TestRedis::start();
-    let daemon = start(redis.port).await;
+    let daemon = start_binary(redis.port).await;
     let spec = daemon.url(Listener::Metric, "/openapi.json");
     let out = Command::new(schemathesis())
         .args([
@@ -123,8 +124,8 @@ fn schemathesis() -> std::path::PathBuf {
 #[actix_web::test]
 async fn openapi_and_docs_answer_head_like_get_and_405_to_other_methods() {
     let redis = TestRedis::start();
-    let daemon = start(redis.port).await;
-    let base = daemon.url(Listener::Metric, "");
+    let daemon = start(config(redis.port, 5, 1.0), telemetryd::logging::discard()).await;
+    let base = format!("http://{}", daemon.metric_addr);
     let client = reqwest::Client::new();
     for path in ["/openapi.json", "/docs/", "/docs/swagger-ui-bundle.js"] {
         let got = client.get(format!("{base}{path}")).send().await.unwrap();

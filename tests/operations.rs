@@ -338,3 +338,25 @@ async fn a_dropped_daemon_stops_its_listeners_and_ingest_threads() {
     )
     .await;
 }
+
+/// Every signal the daemon takes over arrives as what it asks for (stop, reopen the log,
+/// nothing), and none of them ends the process once installed.
+#[actix_web::test]
+async fn each_handled_signal_is_received_as_what_it_asks_for() {
+    use telemetryd::shutdown::{Received, Signals};
+    let mut signals = Signals::install().unwrap();
+    for (name, expected) in [
+        ("HUP", Received::Reopen("SIGHUP")),
+        ("USR1", Received::Ignore("SIGUSR1")),
+        ("USR2", Received::Ignore("SIGUSR2")),
+        ("INT", Received::Stop("SIGINT")),
+        ("TERM", Received::Stop("SIGTERM")),
+    ] {
+        signal(std::process::id(), name);
+        let got = tokio::time::timeout(Duration::from_secs(5), signals.next())
+            .await
+            .unwrap_or_else(|_| panic!("SIG{name} not received"));
+        assert_eq!(got, expected);
+        assert_eq!(got.name(), format!("SIG{name}"));
+    }
+}
