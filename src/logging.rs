@@ -250,7 +250,7 @@ pub fn last_words(level: Level, msg: &str, detail: &str) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Mutex;
 
@@ -263,8 +263,9 @@ mod tests {
         out: Mutex<slog_logfmt::Logfmt<Buf>>,
     }
 
+    /// A writer into memory, for tests that read back what a drain wrote.
     #[derive(Clone)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {

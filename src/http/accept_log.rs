@@ -75,18 +75,8 @@ mod tests {
 
     #[test]
     fn a_failing_accept_loop_is_logged_once_until_a_connection_is_accepted() {
+        use crate::logging::tests::Buf;
         let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
-        #[derive(Clone)]
-        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         use slog::Drain;
         let drain = slog_logfmt::Logfmt::new(Buf(buf.clone()))
             .no_prefix()
