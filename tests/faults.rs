@@ -510,3 +510,55 @@ async fn a_wrong_redis_password_is_reported_without_ever_showing_it() {
         }
     }
 }
+
+/// A daemon that only serves, with a day between full reads: the check between them is
+/// what notices Redis going away and coming back, in `/readyz` and `telemetryd_redis_up`.
+#[actix_web::test]
+async fn a_serving_only_daemon_with_a_long_interval_sees_redis_go_and_return_within_seconds() {
+    let mut redis = TestRedis::start();
+    let port = redis.port;
+    for n in 0..3 {
+        let _: () = redis
+            .conn()
+            .await
+            .hset_multiple(
+                format!("telemetry:switch-{n}"),
+                &[
+                    ("bandwidth_in_mbps", "10"),
+                    ("bandwidth_out_mbps", "20"),
+                    ("latency_ms", "0.5"),
+                    ("packet_errors", "7"),
+                    ("updated_at", "1764290000.5"),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let mut c = config(port, 3, 86_400.0);
+    c.telemetry.simulate = false;
+    let daemon = start(c, logging::discard()).await;
+    let m = daemon.metric_addr;
+    let state = || async {
+        let ready = get(&format!("http://{m}/readyz")).await.json();
+        let up = metric(
+            &get(&format!("http://{m}/metrics")).await.body,
+            "telemetryd_redis_up",
+        );
+        (ready["redis"]["state"].as_str().unwrap().to_string(), up)
+    };
+    eventually("Redis up", Duration::from_secs(5), || async {
+        (state().await == ("up".to_string(), Some(1.0))).then_some(())
+    })
+    .await;
+    redis.kill();
+    eventually("Redis down", Duration::from_secs(5), || async {
+        (state().await == ("down".to_string(), Some(0.0))).then_some(())
+    })
+    .await;
+    let _back = TestRedis::start_on(port);
+    eventually("Redis up again", Duration::from_secs(5), || async {
+        (state().await == ("up".to_string(), Some(1.0))).then_some(())
+    })
+    .await;
+    daemon.shutdown().await;
+}

@@ -168,12 +168,9 @@ impl CacheActor {
         }
     }
 
-    /// Reads Redis back. A daemon that only serves reads every field of every switch; a
-    /// simulating one reads every `updated_at` first, and then every field only of the
-    /// switches whose stamp is not the one the cache shows (compared when the stamps
-    /// arrive, so samples confirmed while they were read are not read again).
     /// Checks that up to `PROBE_KEYS` switches shown as confirmed still have a key in
-    /// Redis, and reads Redis back at once when some do not.
+    /// Redis, and reads Redis back at once when some do not; its outcome is a read's for
+    /// Redis's health.
     fn probe(&mut self, ctx: &mut Context<Self>) {
         if self.syncing || self.probing || self.slots.is_empty() {
             return;
@@ -198,13 +195,26 @@ impl CacheActor {
         let check = async move { count_existing(&s.pool, &ids, s.timeout).await };
         ctx.spawn(check.into_actor(self).map(move |found, act, ctx| {
             act.probing = false;
-            // A failed check says nothing new: the writer and the reads report outages.
-            if found.is_ok_and(|found| found < asked) {
-                act.start_sync(ctx);
+            // The check is a read too: with a day between full reads, it is what tells a
+            // daemon that only serves that Redis went away (or came back).
+            match found {
+                Ok(found) => {
+                    act.reads.succeeded();
+                    if found < asked {
+                        act.start_sync(ctx);
+                        return;
+                    }
+                }
+                Err(error) => act.reads.failed(&error),
             }
+            act.publish_soon(ctx);
         }));
     }
 
+    /// Reads Redis back. A daemon that only serves reads every field of every switch; a
+    /// simulating one reads every `updated_at` first, and then every field only of the
+    /// switches whose stamp is not the one the cache shows (compared when the stamps
+    /// arrive, so samples confirmed while they were read are not read again).
     fn start_sync(&mut self, ctx: &mut Context<Self>) {
         if self.syncing {
             return;
