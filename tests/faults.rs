@@ -33,6 +33,28 @@ async fn all_in_redis_since(redis: &TestRedis, switches: u32, since_ms: u64) -> 
         .all(|t| t.is_some_and(|t| t >= since_ms))
 }
 
+/// A whole hash of a switch, as another writer (a collector) would leave it.
+fn foreign_hash(updated_at: &str) -> [(&'static str, &str); 5] {
+    [
+        ("bandwidth_in_mbps", "10"),
+        ("bandwidth_out_mbps", "20"),
+        ("latency_ms", "0.5"),
+        ("packet_errors", "7"),
+        ("updated_at", updated_at),
+    ]
+}
+
+/// Writes `foreign_hash(updated_at)` for switch-0 ... switch-{switches-1}.
+async fn write_foreign(redis: &TestRedis, switches: u32, updated_at: &str) {
+    let mut conn = redis.conn().await;
+    for n in 0..switches {
+        let _: () = conn
+            .hset_multiple(format!("telemetry:switch-{n}"), &foreign_hash(updated_at))
+            .await
+            .unwrap();
+    }
+}
+
 fn now_ms() -> u64 {
     telemetryd::model::now_unix_ms()
 }
@@ -175,19 +197,8 @@ async fn a_hung_redis_does_not_slow_reads_and_writes_resume_after_it() {
 async fn foreign_and_corrupt_data_is_skipped_with_one_warning_and_never_a_500() {
     let redis = TestRedis::start();
     let mut conn = redis.conn().await;
-    let good = [
-        ("bandwidth_in_mbps", "10"),
-        ("bandwidth_out_mbps", "20"),
-        ("latency_ms", "0.5"),
-        ("packet_errors", "7"),
-        ("updated_at", "1764290000.5"),
-    ];
-    for n in 0..3 {
-        let _: () = conn
-            .hset_multiple(format!("telemetry:switch-{n}"), &good)
-            .await
-            .unwrap();
-    }
+    let good = foreign_hash("1764290000.5");
+    write_foreign(&redis, 3, "1764290000.5").await;
     let (log, lines) = capture_logger();
     let mut c = config(redis.port, 3, 0.2);
     c.telemetry.simulate = false;
@@ -366,21 +377,7 @@ async fn a_foreign_stamp_in_the_future_is_stale_and_warned_once() {
     // Stamped 3 s ahead, within the tolerance: fresh for 3 s plus three intervals, however
     // slowly the test runs (it also runs under a coverage tracer).
     let now_s = format!("{:.3}", (now_ms() + 3_000) as f64 / 1000.0);
-    for n in 0..3 {
-        let _: () = conn
-            .hset_multiple(
-                format!("telemetry:switch-{n}"),
-                &[
-                    ("bandwidth_in_mbps", "10"),
-                    ("bandwidth_out_mbps", "20"),
-                    ("latency_ms", "0.5"),
-                    ("packet_errors", "7"),
-                    ("updated_at", now_s.as_str()),
-                ],
-            )
-            .await
-            .unwrap();
-    }
+    write_foreign(&redis, 3, &now_s).await;
     let (log, lines) = capture_logger();
     let mut c = config(redis.port, 3, 1.0);
     c.telemetry.simulate = false;
@@ -517,23 +514,7 @@ async fn a_wrong_redis_password_is_reported_without_ever_showing_it() {
 async fn a_serving_only_daemon_with_a_long_interval_sees_redis_go_and_return_within_seconds() {
     let mut redis = TestRedis::start();
     let port = redis.port;
-    for n in 0..3 {
-        let _: () = redis
-            .conn()
-            .await
-            .hset_multiple(
-                format!("telemetry:switch-{n}"),
-                &[
-                    ("bandwidth_in_mbps", "10"),
-                    ("bandwidth_out_mbps", "20"),
-                    ("latency_ms", "0.5"),
-                    ("packet_errors", "7"),
-                    ("updated_at", "1764290000.5"),
-                ],
-            )
-            .await
-            .unwrap();
-    }
+    write_foreign(&redis, 3, "1764290000.5").await;
     let mut c = config(port, 3, 86_400.0);
     c.telemetry.simulate = false;
     let daemon = start(c, logging::discard()).await;
