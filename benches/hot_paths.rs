@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use telemetryd::cache::{BigBody, CacheView, Snapshot, SwitchState};
-use telemetryd::messages::RedisState;
+use telemetryd::messages::LinkState;
 use telemetryd::model::SwitchId;
 use telemetryd::simulate::SwitchModel;
 use telemetryd::store::codec::encode_into;
@@ -37,7 +37,7 @@ fn render(c: &mut Criterion) {
     let snapshot = || {
         Snapshot::new(
             states.clone(),
-            RedisState::Unknown,
+            LinkState::Unknown,
             true,
             Duration::from_secs(1),
         )

@@ -14,8 +14,10 @@ use crate::config::Config;
 use crate::http::prometheus::Metrics;
 use crate::http::{self, BindError};
 use crate::model::SwitchId;
-use crate::simulate::{SwitchActor, SwitchModel, phase};
+use crate::simulate::{SwitchActor, SwitchModel, Writers, phase};
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
+use crate::stream::writer::KafkaSetupError;
+use crate::stream::{KafkaSettings, KafkaWriter};
 use crate::systemd;
 use crate::threads::{self, Ingest};
 
@@ -29,6 +31,8 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error("cannot set up the Redis client: {0}")]
     Redis(#[from] StoreError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaSetupError),
 }
 
 /// A started daemon: both listeners serving, every switch ticking.
@@ -41,6 +45,7 @@ pub struct RunningDaemon {
     /// The listeners' request-log summaries (the stop sequence writes their last interval).
     pub(crate) summaries: [http::RequestSummary; 2],
     pub(crate) writer: Addr<RedisWriter>,
+    pub(crate) kafka: Option<Addr<KafkaWriter>>,
     pub(crate) threads: IngestThreads,
     pub(crate) log: Logger,
     pub(crate) stop_timeout: Duration,
@@ -52,6 +57,8 @@ pub(crate) struct IngestThreads {
     /// None when not simulating.
     pub switches: Option<Arbiter>,
     pub writer: Arbiter,
+    /// None when not streaming.
+    pub kafka: Option<Arbiter>,
     pub cache: Arbiter,
 }
 
@@ -73,6 +80,9 @@ impl RunningDaemon {
             switches.stop();
         }
         self.threads.writer.stop();
+        if let Some(kafka) = &self.threads.kafka {
+            kafka.stop();
+        }
         self.threads.cache.stop();
     }
 }
@@ -102,6 +112,19 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
 
     // Every fallible step comes before the first thread starts, so an error leaves none behind.
     let writer_pool = store::pool(r)?;
+    let kafka_writer = if config.kafka.enabled() {
+        let settings = KafkaSettings {
+            config: config.kafka.clone(),
+            metrics: metrics.daemon.clone(),
+        };
+        Some(KafkaWriter::new(
+            settings,
+            cache.clone(),
+            log.new(o!("actor" => "kafka")),
+        )?)
+    } else {
+        None
+    };
 
     // Ingest is three threads (arbiters), each named and scheduled as batch work (see
     // `threads`): the switches draw samples on theirs; the writer builds and sends batches
@@ -131,12 +154,29 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         RedisWriter::new(writer_pool, writer_cache, settings, writer_log)
     });
 
+    let mut kafka_thread = None;
+    let mut kafka = None;
+    if let Some(kafka_writer) = kafka_writer {
+        let thread = Arbiter::new();
+        let thread_log = log.new(o!("actor" => "kafka"));
+        thread.spawn_fn(move || threads::enter(Ingest::Kafka, &thread_log));
+        kafka = Some(KafkaWriter::start_in_arbiter(&thread.handle(), move |_| {
+            kafka_writer
+        }));
+        info!(log, "Streaming every sample to Kafka."; "brokers" => config.kafka.brokers.join(","),
+            "topic" => &config.kafka.topic);
+        kafka_thread = Some(thread);
+    }
+
     let mut switches_thread = None;
     if t.simulate {
         let seed = t.seed.unwrap_or_else(rand::random);
         info!(log, "Simulating switches."; "switches" => t.switches,
             "interval_s" => t.update_interval_seconds, "seed" => seed);
-        let shared_writer = Arc::new(writer.clone());
+        let writers = Arc::new(Writers {
+            redis: writer.clone(),
+            kafka: kafka.clone(),
+        });
         let (switches, interval) = (t.switches, t.interval());
         let switches_log = log.new(o!("actor" => "switches"));
         let thread = Arbiter::new();
@@ -145,7 +185,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
             for n in 0..switches {
                 let model = SwitchModel::new(seed, SwitchId(n));
                 let phase = phase(n, switches, interval);
-                SwitchActor::new(model, interval, phase, shared_writer.clone()).start();
+                SwitchActor::new(model, interval, phase, writers.clone()).start();
             }
         });
         switches_thread = Some(thread);
@@ -176,9 +216,11 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         listeners: [generator.handle, metric.handle],
         summaries: [generator.summary, metric.summary],
         writer,
+        kafka,
         threads: IngestThreads {
             switches: switches_thread,
             writer: writer_thread,
+            kafka: kafka_thread,
             cache: cache_thread,
         },
         log,

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | 1 | [`simulate`] | one `SwitchActor` per switch draws a `Sample` from its seeded model on its own timer |
 //! | 2 | [`store::writer`] | `RedisWriter` batches samples (latest per switch) into pipelined `HSET`s |
+//! | 2 | [`stream::writer`] | `KafkaWriter` (with `kafka.brokers`) hands every sample to librdkafka as a JSON record ([`stream::record`]), a bounded queue dropping oldest first |
 //! | 3 | [`store::codec`] | the Redis layout: one hash per switch, `telemetry:switch-<n>` |
 //! | 4 | [`cache`] | `CacheActor` keeps the latest state, re-reads Redis each interval, publishes snapshots |
 //! | 5 | [`http`] | both listeners answer from the latest snapshot: `/counters` (CSV), `/telemetry` (JSON) |
@@ -39,7 +40,9 @@ pub mod metrics;
 pub mod model;
 pub mod shutdown;
 pub mod simulate;
+pub mod sql;
 pub mod store;
+pub mod stream;
 pub mod systemd;
 pub mod threads;
 

@@ -1,5 +1,5 @@
 //! Every message the actors exchange, on one page, in the order data flows:
-//! switch -> writer -> (Redis) -> cache.
+//! switch -> writers -> (Redis, Kafka) -> cache.
 
 use std::time::Instant;
 
@@ -21,14 +21,25 @@ pub struct Stored {
     pub in_redis: bool,
 }
 
+/// The Kafka link's state changed (KafkaWriter -> cache), for `/readyz`.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct KafkaHealth(pub LinkState);
+
+/// Stop taking samples and deliver what is held, within the given time (shutdown ->
+/// KafkaWriter). Answers how many records were left undelivered.
+#[derive(Message, Debug)]
+#[rtype(result = "usize")]
+pub struct StreamFlush(pub std::time::Duration);
+
 /// A component's view of Redis changed (RedisWriter -> cache), for the health report.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
-pub struct RedisHealth(pub RedisState);
+pub struct RedisHealth(pub LinkState);
 
-/// What is known of Redis.
+/// What is known of a link to a server (Redis, Kafka).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub enum RedisState {
+pub enum LinkState {
     /// No write or read has had an outcome yet.
     #[default]
     Unknown,
@@ -40,26 +51,26 @@ pub enum RedisState {
     },
 }
 
-impl RedisState {
+impl LinkState {
     /// The state's name, as `/readyz` reports it.
     pub fn name(&self) -> &'static str {
         match self {
-            RedisState::Unknown => "unknown",
-            RedisState::Up => "up",
-            RedisState::Down { .. } => "down",
+            LinkState::Unknown => "unknown",
+            LinkState::Up => "up",
+            LinkState::Down { .. } => "down",
         }
     }
 
     /// The error that took Redis down, while down.
     pub fn error(&self) -> Option<&str> {
         match self {
-            RedisState::Down { error, .. } => Some(error),
+            LinkState::Down { error, .. } => Some(error),
             _ => None,
         }
     }
 
     pub fn is_up(&self) -> bool {
-        *self == RedisState::Up
+        *self == LinkState::Up
     }
 }
 

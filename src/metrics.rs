@@ -33,6 +33,12 @@ pub struct DaemonMetrics {
     pub redis_read_errors: Counter,
     pub redis_up: Gauge,
     pub writer_pending: Gauge,
+    /// Samples by what became of them on the way to Kafka: delivered, dropped (the queue
+    /// was full: the oldest go), failed (librdkafka gave up on them).
+    pub kafka_records: Family<[(&'static str, &'static str); 1], Counter>,
+    pub kafka_up: Gauge,
+    /// Samples held for Kafka: queued in the daemon and in librdkafka.
+    pub kafka_queue: Gauge,
     /// Connections each listener holds open now.
     pub http_open_connections: Family<ListenerLabels, Gauge>,
     /// Most connections each listener holds open at once (see `http::conn`).
@@ -58,6 +64,9 @@ impl Default for DaemonMetrics {
             redis_read_errors: Counter::default(),
             redis_up: Gauge::default(),
             writer_pending: Gauge::default(),
+            kafka_records: Family::default(),
+            kafka_up: Gauge::default(),
+            kafka_queue: Gauge::default(),
             http_open_connections: Family::default(),
             http_connection_limit: Family::default(),
             http_connection_limit_reached: Family::default(),
@@ -138,6 +147,21 @@ impl DaemonMetrics {
             "telemetryd_writer_pending_samples",
             "Samples waiting for Redis (at most one per switch)",
             d.writer_pending.clone(),
+        );
+        registry.register(
+            "telemetryd_kafka_records",
+            "Samples by outcome on the way to Kafka: delivered, dropped (queue full, oldest first), failed",
+            d.kafka_records.clone(),
+        );
+        registry.register(
+            "telemetryd_kafka_up",
+            "1 while Kafka takes records, else 0 (0 too before the first delivery)",
+            d.kafka_up.clone(),
+        );
+        registry.register(
+            "telemetryd_kafka_queued_samples",
+            "Samples held for Kafka, in the daemon's queue and librdkafka's",
+            d.kafka_queue.clone(),
         );
     }
 }

@@ -7,6 +7,8 @@
 //! 2. The switches' thread stops, so no sample is drawn after the final flush.
 //! 3. The writer stops taking samples, waits for the write in flight, and writes every
 //!    pending sample: Redis ends with the latest state of every switch.
+//!    The Kafka writer, alongside, stops taking samples and gives librdkafka half the
+//!    time left to deliver what it holds (what it cannot is counted as undelivered).
 //! 4. The writer's and the cache's threads stop (also when the bound ran out), so a
 //!    stopped daemon leaves no thread behind in the process that ran it (tests run many).
 //!
@@ -20,7 +22,7 @@ use slog::{info, warn};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::daemon::RunningDaemon;
-use crate::messages::Flush;
+use crate::messages::{Flush, StreamFlush};
 
 /// How a stop went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +51,17 @@ impl RunningDaemon {
             if let Some(switches) = &self.threads.switches {
                 switches.stop();
             }
-            match self.writer.send(Flush).await {
+            let stream = async {
+                let Some(kafka) = &self.kafka else { return };
+                let within = self.stop_timeout.saturating_sub(started.elapsed()) / 2;
+                if let Ok(left) = kafka.send(StreamFlush(within)).await
+                    && left > 0
+                {
+                    warn!(log, "Samples not delivered to Kafka before the stop."; "undelivered" => left);
+                }
+            };
+            let (redis, ()) = futures_util::future::join(self.writer.send(Flush), stream).await;
+            match redis {
                 Ok(Ok(flushed)) => Stopped::Clean { flushed },
                 Ok(Err(error)) => {
                     warn!(log, "Final flush to Redis failed; the latest samples are lost."; "error" => %error);
@@ -62,6 +74,9 @@ impl RunningDaemon {
             .await
             .unwrap_or(Stopped::TimedOut);
         self.threads.writer.stop();
+        if let Some(kafka) = &self.threads.kafka {
+            kafka.stop();
+        }
         self.threads.cache.stop();
         let took_ms = started.elapsed().as_millis() as u64;
         match outcome {

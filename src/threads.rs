@@ -5,6 +5,8 @@
 //! | main | `telemetryd` | normal | signals, the listeners' supervision, the watchdog |
 //! | ingest | `switches` | batch | every switch actor and its timer (only when simulating) |
 //! | ingest | `redis-writer` | batch | the writer: building, sending and confirming batches |
+//! | ingest | `kafka-writer` | batch | the Kafka writer: its queue, handing records to librdkafka (only with `kafka.brokers`) |
+//! | librdkafka | `rdk:…` (librdkafka's) | normal | the Kafka client's broker connections and delivery reports |
 //! | ingest | `cache` | batch | the cache: reading Redis back, merging, publishing |
 //! | HTTP workers | `actix-rt\|system…` (actix's) | normal | both listeners' requests |
 //! | acceptor | `actix-server ac…` (actix's) | normal | accepting connections |
@@ -27,6 +29,7 @@ use slog::{Logger, warn};
 pub enum Ingest {
     Switches,
     Writer,
+    Kafka,
     Cache,
 }
 
@@ -36,6 +39,7 @@ impl Ingest {
         match self {
             Ingest::Switches => c"switches",
             Ingest::Writer => c"redis-writer",
+            Ingest::Kafka => c"kafka-writer",
             Ingest::Cache => c"cache",
         }
     }
@@ -45,6 +49,7 @@ impl Ingest {
         match self {
             Ingest::Switches => "switches",
             Ingest::Writer => "redis-writer",
+            Ingest::Kafka => "kafka-writer",
             Ingest::Cache => "cache",
         }
     }
@@ -84,7 +89,12 @@ mod tests {
 
     #[test]
     fn the_logged_label_is_the_thread_name() {
-        for role in [Ingest::Switches, Ingest::Writer, Ingest::Cache] {
+        for role in [
+            Ingest::Switches,
+            Ingest::Writer,
+            Ingest::Kafka,
+            Ingest::Cache,
+        ] {
             assert_eq!(role.name().to_str(), Ok(role.label()));
         }
     }

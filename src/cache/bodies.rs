@@ -166,7 +166,7 @@ mod tests {
 
     use super::*;
     use crate::cache::snapshot::SwitchState;
-    use crate::messages::RedisState;
+    use crate::messages::LinkState;
     use crate::model::{Sample, SwitchId};
 
     fn snapshot(latency_ms: f64) -> Snapshot {
@@ -183,7 +183,7 @@ mod tests {
                 sample,
                 in_redis: true,
             })],
-            RedisState::Unknown,
+            LinkState::Unknown,
             true,
             Duration::from_secs(1),
         )

@@ -20,7 +20,7 @@ use actix::prelude::*;
 use deadpool_redis::Pool;
 use slog::{Logger, warn};
 
-use crate::messages::{Ping, RedisHealth, RedisState, Stored};
+use crate::messages::{KafkaHealth, LinkState, Ping, RedisHealth, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
 use crate::store::StoreError;
@@ -77,7 +77,9 @@ pub struct CacheActor {
     view: CacheView,
     slots: Vec<Slot>,
     /// Redis as the writer sees it (reported while simulating).
-    redis: RedisState,
+    redis: LinkState,
+    /// Kafka as the KafkaWriter sees it, once it has said.
+    kafka: Option<LinkState>,
     /// Redis as the reads see it (reported when only serving).
     reads: Health,
     sync: SyncSettings,
@@ -113,7 +115,8 @@ impl CacheActor {
             log,
             view,
             slots: vec![Slot::default(); switches],
-            redis: RedisState::Unknown,
+            redis: LinkState::Unknown,
+            kafka: None,
             reads,
             sync,
             simulating,
@@ -160,9 +163,9 @@ impl CacheActor {
         } else {
             self.reads.state().clone()
         };
-        let replaced = self
-            .view
-            .publish(Snapshot::new(states, redis, loaded, self.sync.every));
+        let mut snapshot = Snapshot::new(states, redis, loaded, self.sync.every);
+        snapshot.kafka = self.kafka.clone();
+        let replaced = self.view.publish(snapshot);
         if let Some(old) = replaced {
             self.spare = old.switches;
         }
@@ -385,6 +388,15 @@ impl Handler<RedisHealth> for CacheActor {
 
     fn handle(&mut self, RedisHealth(state): RedisHealth, ctx: &mut Context<Self>) {
         self.redis = state;
+        self.publish_soon(ctx);
+    }
+}
+
+impl Handler<KafkaHealth> for CacheActor {
+    type Result = ();
+
+    fn handle(&mut self, KafkaHealth(state): KafkaHealth, ctx: &mut Context<Self>) {
+        self.kafka = Some(state);
         self.publish_soon(ctx);
     }
 }

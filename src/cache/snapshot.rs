@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::bodies::{BigBody, LatestBodies, SharedBody};
-use crate::messages::RedisState;
+use crate::messages::LinkState;
 use crate::model::{FUTURE_TOLERANCE_MS, Sample, SwitchId, now_unix_ms};
 
 /// A sample older than this many update intervals counts as stale.
@@ -34,7 +34,9 @@ pub enum Lookup<'a> {
 #[derive(Debug)]
 pub struct Snapshot {
     pub switches: Vec<Option<SwitchState>>,
-    pub redis: RedisState,
+    pub redis: LinkState,
+    /// Kafka as the KafkaWriter sees it; None when not streaming.
+    pub kafka: Option<LinkState>,
     /// Whether the cache holds its initial state (every simulated switch has a sample, or
     /// the first read from Redis is done).
     pub loaded: bool,
@@ -56,7 +58,7 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn new(
         switches: Vec<Option<SwitchState>>,
-        redis: RedisState,
+        redis: LinkState,
         loaded: bool,
         interval: Duration,
     ) -> Snapshot {
@@ -67,6 +69,7 @@ impl Snapshot {
             newest_ms: present().map(|s| s.sample.updated_at_ms).max(),
             switches,
             redis,
+            kafka: None,
             loaded,
             published_at: Instant::now(),
             stale_after: interval * STALE_INTERVALS,
@@ -128,7 +131,7 @@ impl CacheView {
     pub fn new(switches: u32, interval: Duration) -> CacheView {
         let empty = Snapshot::new(
             vec![None; switches as usize],
-            RedisState::Unknown,
+            LinkState::Unknown,
             false,
             interval,
         );
@@ -163,7 +166,7 @@ mod tests {
     fn snapshot(switches: usize) -> Snapshot {
         Snapshot::new(
             vec![None; switches],
-            RedisState::Unknown,
+            LinkState::Unknown,
             true,
             Duration::from_secs(1),
         )

@@ -6,7 +6,10 @@
 //! `shutdown`. [`Config`] combines them and adds the checks that span sections; `load`
 //! reads the sources; `problem` and `secret` are the types they share.
 
+mod archive;
+mod history;
 mod http;
+mod kafka;
 mod load;
 mod logging;
 mod problem;
@@ -20,7 +23,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use archive::ArchiveConfig;
+pub use history::{HistoryConfig, MAX_WINDOW, WINDOW_BYTES_PER_SAMPLE, check_database_url};
 pub use http::{HttpConfig, MIN_REQUEST_TIMEOUT_MS};
+pub use kafka::{COMPRESSIONS, KafkaConfig};
 pub use logging::{LogLevel, LoggingConfig};
 pub use problem::{ConfigError, Problem};
 pub use redis::RedisConfig;
@@ -40,7 +46,7 @@ pub const ENV_PREFIX: &str = "TELEMETRYD_";
 /// Every key that holds a secret (a [`Secret`]). Their values are read as text whatever
 /// they look like, and no error, `--check-config` output or log line shows them; the tests
 /// check each key listed here, and that every `Secret` in the config is listed.
-pub const SECRET_KEYS: &[&str] = &["redis.password"];
+pub const SECRET_KEYS: &[&str] = &["redis.password", "history.password"];
 /// Keys that are not secret but are text whatever they look like (a user name `1234`).
 pub const TEXT_KEYS: &[&str] = &["redis.username"];
 
@@ -63,6 +69,12 @@ pub struct Config {
     pub http: HttpConfig,
     /// How the daemon stops.
     pub shutdown: ShutdownConfig,
+    /// Streaming every sample to Kafka (off unless brokers are given).
+    pub kafka: KafkaConfig,
+    /// Where history queries answer from.
+    pub history: HistoryConfig,
+    /// `telemetryd archive`: Kafka to the database.
+    pub archive: ArchiveConfig,
 }
 
 impl Default for Config {
@@ -75,6 +87,9 @@ impl Default for Config {
             redis: RedisConfig::default(),
             http: HttpConfig::default(),
             shutdown: ShutdownConfig::default(),
+            kafka: KafkaConfig::default(),
+            history: HistoryConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 }
@@ -118,6 +133,9 @@ impl Config {
         self.redis.validate(&mut problems);
         self.http.validate(&mut problems);
         self.shutdown.validate(&mut problems);
+        self.kafka.validate(&mut problems);
+        self.history.validate(&mut problems);
+        self.archive.validate(&mut problems);
 
         let written = |section: &str| {
             !reset
@@ -145,6 +163,19 @@ impl Config {
     pub fn warnings(&self) -> Vec<Problem> {
         let mut warnings = Vec::new();
         self.telemetry.warnings(&mut warnings);
+        let window =
+            self.telemetry.switches as usize * self.history.window * WINDOW_BYTES_PER_SAMPLE;
+        if self.history.database.is_none() && window > history::WINDOW_WARN_BYTES {
+            warnings.push(Problem::new(
+                "history.window",
+                format!(
+                    "{} samples of {} switches keep about {} MiB in memory",
+                    self.history.window,
+                    self.telemetry.switches,
+                    window >> 20
+                ),
+            ));
+        }
         warnings
     }
 
@@ -365,11 +396,21 @@ mod tests {
 
     #[test]
     fn the_sample_rate_warning_reaches_config_warnings() {
-        let c = Config::from_yaml("telemetry: {switches: 1000000, update_interval_seconds: 0.001}")
-            .unwrap();
+        let c = Config::from_yaml(
+            "telemetry: {switches: 1000000, update_interval_seconds: 0.001}\nhistory: {window: 0}",
+        )
+        .unwrap();
         let keys: Vec<_> = c.warnings().into_iter().map(|w| w.key).collect();
         assert_eq!(keys, ["telemetry.switches"]);
         assert!(Config::default().warnings().is_empty());
+        // 1,000,000 switches x 360 samples x 40 bytes: 13 GiB.
+        let c = Config::from_yaml("telemetry: {switches: 1000000}").unwrap();
+        let keys: Vec<_> = c.warnings().into_iter().map(|w| w.key).collect();
+        assert_eq!(keys, ["history.window"]);
+        let c =
+            Config::from_yaml("telemetry: {switches: 1000000}\nhistory: {database: mysql://h/db}")
+                .unwrap();
+        assert!(c.warnings().is_empty());
     }
 
     #[test]
@@ -469,6 +510,7 @@ mod tests {
     fn secret<'c>(config: &'c Config, key: &str) -> Option<&'c Secret> {
         match key {
             "redis.password" => config.redis.password.as_ref(),
+            "history.password" => config.history.password.as_ref(),
             _ => None,
         }
     }

@@ -55,6 +55,7 @@ pub(crate) async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
         "status": if s.loaded { "ready" } else { "loading" },
         "switches": s.fabric_size(),
         "redis": {"state": s.redis.name(), "error": s.redis.error()},
+        "kafka": s.kafka.as_ref().map(|k| json!({"state": k.name(), "error": k.error()})),
         "unconfirmed_switches": s.unconfirmed,
         "stale": s.all_stale(),
         "cache_age_ms": s.published_at.elapsed().as_millis() as u64,

@@ -5,4 +5,4 @@ pub mod model;
 mod switch;
 
 pub use model::SwitchModel;
-pub use switch::{SwitchActor, phase};
+pub use switch::{SwitchActor, Writers, phase};

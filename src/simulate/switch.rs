@@ -1,5 +1,5 @@
 //! SwitchActor: one simulated switch. Samples once at start (so the cache is complete at
-//! once), then every interval from its own phase, and sends each sample to the writer.
+//! once), then every interval from its own phase, and sends each sample to the writers.
 //! Nothing holds its address: its timer keeps it running for the life of the System.
 
 use std::sync::Arc;
@@ -11,6 +11,14 @@ use super::SwitchModel;
 use crate::messages::Produced;
 use crate::model::now_unix_ms;
 use crate::store::RedisWriter;
+use crate::stream::KafkaWriter;
+
+/// Where every switch sends each sample: the Redis writer, and the Kafka writer when
+/// streaming.
+pub struct Writers {
+    pub redis: Addr<RedisWriter>,
+    pub kafka: Option<Addr<KafkaWriter>>,
+}
 
 /// One simulated switch.
 pub struct SwitchActor {
@@ -21,7 +29,7 @@ pub struct SwitchActor {
     phase: Duration,
     /// Shared by every switch: cloning an `Addr` allocates a sender of its own, which at
     /// 100,000 switches is memory for nothing.
-    writer: Arc<Addr<RedisWriter>>,
+    writers: Arc<Writers>,
 }
 
 impl SwitchActor {
@@ -29,13 +37,13 @@ impl SwitchActor {
         model: SwitchModel,
         interval: Duration,
         phase: Duration,
-        writer: Arc<Addr<RedisWriter>>,
+        writers: Arc<Writers>,
     ) -> Self {
         SwitchActor {
             model,
             interval,
             phase,
-            writer,
+            writers,
         }
     }
 
@@ -43,7 +51,10 @@ impl SwitchActor {
         let sample = self
             .model
             .next_sample(self.interval.as_secs_f64(), now_unix_ms());
-        self.writer.do_send(Produced(sample));
+        if let Some(kafka) = &self.writers.kafka {
+            kafka.do_send(Produced(sample));
+        }
+        self.writers.redis.do_send(Produced(sample));
     }
 }
 

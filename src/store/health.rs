@@ -10,11 +10,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use slog::{Logger, debug, info, warn};
 
 use super::StoreError;
-use crate::messages::{RedisHealth, RedisState};
+use crate::messages::{LinkState, RedisHealth};
 
 /// One component's view of Redis, and what a change of it reaches.
 pub struct Health {
-    state: RedisState,
+    state: LinkState,
     log: Logger,
     /// Whether this component reports outages to the operator (WARNING and INFO lines);
     /// one that does not logs its changes at DEBUG (the other component reports them).
@@ -34,7 +34,7 @@ impl Health {
         listener: Option<Recipient<RedisHealth>>,
     ) -> Health {
         Health {
-            state: RedisState::Unknown,
+            state: LinkState::Unknown,
             log,
             reports,
             gauge,
@@ -42,19 +42,19 @@ impl Health {
         }
     }
 
-    pub fn state(&self) -> &RedisState {
+    pub fn state(&self) -> &LinkState {
         &self.state
     }
 
     /// An attempt succeeded: Redis is up. Logs, sets the gauge and notifies once per change.
     pub fn succeeded(&mut self) {
         let message = match &self.state {
-            RedisState::Up => return,
-            RedisState::Unknown => "Connected to Redis.",
-            RedisState::Down { .. } => "Redis reachable again.",
+            LinkState::Up => return,
+            LinkState::Unknown => "Connected to Redis.",
+            LinkState::Down { .. } => "Redis reachable again.",
         };
         let down_ms = match &self.state {
-            RedisState::Down { since, .. } => since.elapsed().as_millis() as u64,
+            LinkState::Down { since, .. } => since.elapsed().as_millis() as u64,
             _ => 0,
         };
         if self.reports {
@@ -62,7 +62,7 @@ impl Health {
         } else {
             debug!(self.log, "Redis seen up (the writer reports it)."; "down_ms" => down_ms);
         }
-        self.change(RedisState::Up, 1);
+        self.change(LinkState::Up, 1);
     }
 
     /// An attempt failed: Redis is down. Logs, sets the gauge and notifies once per change
@@ -70,7 +70,7 @@ impl Health {
     pub fn failed(&mut self, error: &StoreError) {
         let error = error.to_string();
         let since = match &self.state {
-            RedisState::Down { since, error: was } => {
+            LinkState::Down { since, error: was } => {
                 if *was == error {
                     return;
                 }
@@ -87,10 +87,10 @@ impl Health {
                 Instant::now()
             }
         };
-        self.change(RedisState::Down { since, error }, 0);
+        self.change(LinkState::Down { since, error }, 0);
     }
 
-    fn change(&mut self, state: RedisState, gauge: i64) {
+    fn change(&mut self, state: LinkState, gauge: i64) {
         if let Some(g) = &self.gauge {
             g.set(gauge);
         }
@@ -131,12 +131,12 @@ mod tests {
         let gauge = Gauge::default();
         let mut h = health(&gauge);
         h.failed(&StoreError::Connect("refused".into()));
-        let RedisState::Down { since, .. } = h.state().clone() else {
+        let LinkState::Down { since, .. } = h.state().clone() else {
             panic!("down")
         };
         h.failed(&StoreError::Connect("reset".into()));
         match h.state() {
-            RedisState::Down { since: now, error } => {
+            LinkState::Down { since: now, error } => {
                 assert_eq!(*now, since);
                 assert_eq!(error, "no connection to Redis: reset");
             }
