@@ -11,10 +11,12 @@ use slog::{Logger, info, o, warn};
 
 use crate::cache::{CacheActor, CacheView, SyncSettings};
 use crate::config::Config;
+use crate::history::{Source, Window, database::Archive};
 use crate::http::prometheus::Metrics;
 use crate::http::{self, BindError};
 use crate::model::SwitchId;
 use crate::simulate::{SwitchActor, SwitchModel, Writers, phase};
+use crate::sql::SqlError;
 use crate::store::{self, RedisWriter, StoreError, writer::WriterSettings};
 use crate::stream::writer::KafkaSetupError;
 use crate::stream::{KafkaSettings, KafkaWriter};
@@ -33,6 +35,8 @@ pub enum StartError {
     Redis(#[from] StoreError),
     #[error(transparent)]
     Kafka(#[from] KafkaSetupError),
+    #[error("cannot set up the history database: {0}")]
+    History(#[from] SqlError),
 }
 
 /// A started daemon: both listeners serving, every switch ticking.
@@ -108,7 +112,8 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     // the cache's mailbox is made first and the actor started on it afterwards.
     let (mailbox, inbox) = actix::dev::channel::channel(MAILBOX_CAPACITY);
     let cache = Addr::<CacheActor>::new(mailbox);
-    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, &log)?;
+    let (history, window) = history_source(&config, &log)?;
+    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, history, &log)?;
 
     // Every fallible step comes before the first thread starts, so an error leaves none behind.
     let writer_pool = store::pool(r)?;
@@ -131,7 +136,8 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     // and parses the replies on its own, with its own Redis pool; the cache reads Redis back
     // and merges on a third. The System's thread keeps signals and supervision.
     let cache_log = log.new(o!("actor" => "cache"));
-    let cache_actor = CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone());
+    let cache_actor =
+        CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone()).with_history(window);
     let cache_thread = Arbiter::new();
     cache_thread.spawn_fn(move || {
         threads::enter(Ingest::Cache, &cache_log);
@@ -227,4 +233,26 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         stop_timeout: config.shutdown.timeout(),
         view,
     })
+}
+
+/// Where history answers from: the archive's database when `history.database` is set, else
+/// the in-memory window the cache fills (none when `history.window` is 0).
+fn history_source(
+    config: &Config,
+    log: &Logger,
+) -> Result<(Option<Source>, Option<Arc<Window>>), SqlError> {
+    let h = &config.history;
+    if h.database.is_some() {
+        let archive = Archive::new(h, log.new(o!("component" => "history")))?;
+        return Ok((Some(Source::Database(archive)), None));
+    }
+    if h.window == 0 {
+        return Ok((None, None));
+    }
+    let window = Arc::new(Window::new(
+        config.telemetry.switches,
+        h.window,
+        h.max_points,
+    ));
+    Ok((Some(Source::Memory(window.clone())), Some(window)))
 }

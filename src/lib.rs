@@ -33,6 +33,7 @@
 pub mod cache;
 pub mod config;
 pub mod daemon;
+pub mod history;
 pub mod http;
 pub mod logging;
 pub mod messages;

@@ -20,6 +20,7 @@ use actix::prelude::*;
 use deadpool_redis::Pool;
 use slog::{Logger, warn};
 
+use crate::history::Window;
 use crate::messages::{KafkaHealth, LinkState, Ping, RedisHealth, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::SwitchId;
@@ -78,6 +79,8 @@ pub struct CacheActor {
     slots: Vec<Slot>,
     /// Redis as the writer sees it (reported while simulating).
     redis: LinkState,
+    /// The in-memory history, told of every sample shown.
+    window: Option<Arc<Window>>,
     /// Kafka as the KafkaWriter sees it, once it has said.
     kafka: Option<LinkState>,
     /// Redis as the reads see it (reported when only serving).
@@ -117,6 +120,7 @@ impl CacheActor {
             slots: vec![Slot::default(); switches],
             redis: LinkState::Unknown,
             kafka: None,
+            window: None,
             reads,
             sync,
             simulating,
@@ -129,6 +133,12 @@ impl CacheActor {
             probe_from: 0,
             spare: Vec::new(),
         }
+    }
+
+    /// Remembers every sample shown from now on in `window`.
+    pub fn with_history(mut self, window: Option<Arc<Window>>) -> CacheActor {
+        self.window = window;
+        self
     }
 
     /// Publishes now, or once `MIN_PUBLISH_GAP` has passed since the last publication.
@@ -318,6 +328,9 @@ impl CacheActor {
                 }
                 Decoded::Sample { sample, problems } => {
                     if !newer_here {
+                        if let Some(window) = &self.window {
+                            window.record(&sample);
+                        }
                         slot.shown = Some(SwitchState {
                             sample,
                             in_redis: true,
@@ -370,6 +383,9 @@ impl Handler<Stored> for CacheActor {
                 continue;
             }
             slot.last_own_ms = sample.updated_at_ms;
+            if let Some(window) = &self.window {
+                window.record(&sample);
+            }
             slot.shown = Some(SwitchState {
                 sample,
                 in_redis: msg.in_redis,

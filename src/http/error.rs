@@ -27,6 +27,12 @@ pub enum ApiError {
     UriTooLong { length: usize, limit: usize },
     #[error("request headers too large")]
     HeadersTooLarge { length: usize, limit: usize },
+    #[error("bad parameter")]
+    BadParameter { parameter: String, message: String },
+    #[error("no history kept: history.window is 0 and history.database is not set")]
+    NoHistory,
+    #[error("the history database is unavailable")]
+    HistoryUnavailable,
 }
 
 /// The methods every route answers.
@@ -38,7 +44,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            _ => StatusCode::NOT_FOUND,
+            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::NOT_FOUND, // NoHistory too: the resource is not kept
         }
     }
 
@@ -68,6 +76,10 @@ impl ResponseError for ApiError {
             | ApiError::HeadersTooLarge { length, limit } => {
                 json!({"error": error, "bytes": length, "limit": limit})
             }
+            ApiError::BadParameter { parameter, message } => {
+                json!({"error": error, "parameter": echo(parameter), "message": message})
+            }
+            ApiError::NoHistory | ApiError::HistoryUnavailable => json!({"error": error}),
         };
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::MethodNotAllowed { .. }) {

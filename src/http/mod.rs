@@ -7,6 +7,7 @@ pub mod conn;
 mod counters;
 pub mod error;
 mod health;
+mod history;
 mod limits;
 mod log;
 pub mod openapi;
@@ -86,6 +87,7 @@ pub fn bind(
     view: &CacheView,
     cache: &Addr<CacheActor>,
     metrics: &Arc<Metrics>,
+    history: Option<crate::history::Source>,
     log: &Logger,
 ) -> Result<(Bound, Bound), BindError> {
     let shared = Shared {
@@ -93,6 +95,7 @@ pub fn bind(
         cache: cache.clone(),
         log: log.clone(),
         metrics: metrics.clone(),
+        history,
     };
     let workers = [&config.generator_server, &config.metric_server].map(|server| {
         server.workers.unwrap_or_else(|| {
@@ -155,6 +158,8 @@ struct Shared {
     cache: Addr<CacheActor>,
     log: Logger,
     metrics: Arc<Metrics>,
+    /// Where history answers from; None: no history kept.
+    history: Option<crate::history::Source>,
 }
 
 /// A listener whose socket is open but which does not serve yet.
@@ -241,6 +246,7 @@ fn bind_one(
             .app_data(web::Data::new(shared.view.clone()))
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
+            .app_data(web::Data::new(shared.history.clone()))
             .wrap(request_log.clone())
             .configure(routes)
             .configure(health::routes)

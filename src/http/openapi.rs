@@ -24,6 +24,7 @@ use super::{read, routes};
         super::telemetry::all_no_slash,
         super::telemetry::one_switch,
         super::telemetry::one_metric,
+        super::history::history,
         super::telemetry::prometheus,
         super::health::healthz,
         super::health::readyz,

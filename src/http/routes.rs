@@ -13,6 +13,8 @@ pub const SWITCH_PREFIX: &str = "/telemetry";
 pub const SWITCH: &str = "/telemetry/{switch_id}";
 /// `GET /telemetry/{switch_id}/{metric}`: one value.
 pub const METRIC: &str = "/telemetry/{switch_id}/{metric}";
+/// `GET /telemetry/{switch_id}/{metric}/history`: one metric over time.
+pub const HISTORY: &str = "/telemetry/{switch_id}/{metric}/history";
 /// `GET /metrics`: Prometheus text format.
 pub const PROMETHEUS: &str = "/metrics";
 /// `GET /healthz` (both listeners): liveness.
@@ -28,12 +30,13 @@ pub const DOCS_FILES: &str = "/docs/{file:.*}";
 
 /// Every route, as the `route` label of the request metrics (a label is never built from
 /// a client's path).
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     COUNTERS,
     FABRIC_NO_SLASH,
     FABRIC,
     SWITCH,
     METRIC,
+    HISTORY,
     PROMETHEUS,
     HEALTHZ,
     READYZ,
@@ -43,11 +46,12 @@ pub const ALL: [&str; 11] = [
 ];
 
 /// The routes the OpenAPI document describes (the metrics API and the health routes).
-pub const DOCUMENTED: [&str; 7] = [
+pub const DOCUMENTED: [&str; 8] = [
     FABRIC_NO_SLASH,
     FABRIC,
     SWITCH,
     METRIC,
+    HISTORY,
     PROMETHEUS,
     HEALTHZ,
     READYZ,

@@ -40,6 +40,37 @@ pub struct MetricValue {
     value: f64,
 }
 
+/// One point of a history: a sample (`t`, `value`), or with `step` a bucket (`t`, `min`,
+/// `avg`, `max`, `count`). `t` is Unix seconds, the start of the bucket.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HistoryPoint {
+    t: f64,
+    value: Option<f64>,
+    min: Option<f64>,
+    avg: Option<f64>,
+    max: Option<f64>,
+    count: Option<u64>,
+}
+
+/// `GET /telemetry/{switch_id}/{metric}/history`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HistoryBody {
+    switch_id: String,
+    #[schema(inline)]
+    metric: MetricName,
+    /// Unix seconds.
+    from: f64,
+    /// Unix seconds (excluded).
+    to: f64,
+    /// Bucket width; null: one point per sample.
+    step_seconds: Option<f64>,
+    /// `memory` or `database`.
+    source: String,
+    points: Vec<HistoryPoint>,
+}
+
 /// The metrics a switch has.
 #[derive(ToSchema)]
 #[allow(dead_code, non_camel_case_types)]

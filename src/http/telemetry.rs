@@ -37,6 +37,8 @@ enum SwitchRoute<'a> {
     Switch(&'a str),
     /// `/telemetry/{switch_id}/{metric}`
     Metric(&'a str, &'a str),
+    /// `/telemetry/{switch_id}/{metric}/history`
+    History(&'a str, &'a str),
 }
 
 impl<'a> SwitchRoute<'a> {
@@ -49,9 +51,16 @@ impl<'a> SwitchRoute<'a> {
             (Some(switch), Some(metric), None) if !metric.is_empty() => {
                 SwitchRoute::Metric(switch, metric)
             }
+            (Some(switch), Some(metric), Some("history"))
+                if !metric.is_empty() && segments.next().is_none() =>
+            {
+                SwitchRoute::History(switch, metric)
+            }
             _ => return None,
         };
-        let (SwitchRoute::Switch(switch) | SwitchRoute::Metric(switch, _)) = route;
+        let (SwitchRoute::Switch(switch)
+        | SwitchRoute::Metric(switch, _)
+        | SwitchRoute::History(switch, _)) = route;
         (!switch.is_empty()).then_some(route)
     }
 
@@ -60,6 +69,7 @@ impl<'a> SwitchRoute<'a> {
         match self {
             SwitchRoute::Switch(_) => routes::SWITCH,
             SwitchRoute::Metric(..) => routes::METRIC,
+            SwitchRoute::History(..) => routes::HISTORY,
         }
     }
 }
@@ -75,6 +85,9 @@ async fn by_switch(req: HttpRequest, view: web::Data<CacheView>) -> HttpResponse
         _ if !super::is_read(req.method()) => Err(super::method_not_allowed_error(&req)),
         SwitchRoute::Switch(switch_id) => one_switch(&view, switch_id),
         SwitchRoute::Metric(switch_id, metric) => one_metric(&view, switch_id, metric),
+        SwitchRoute::History(switch_id, metric) => {
+            super::history::history(&req, &view, switch_id, metric).await
+        }
     };
     answer.unwrap_or_else(|error| error.error_response())
 }
@@ -155,7 +168,7 @@ pub(crate) fn one_metric(
 }
 
 /// A segment fully decoded, for an error that echoes it (what `web::Path` would have given).
-fn decoded(segment: &str) -> String {
+pub(super) fn decoded(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment)
         .decode_utf8_lossy()
         .into_owned()
@@ -206,6 +219,10 @@ mod tests {
             "//latency_ms",
             "/switch-7/",
             "/a/b/c",
+            "/a/b/history/",
+            "/a/b/history/x",
+            "//b/history",
+            "/a//history",
             "/a/b/",
             "x",
         ] {
