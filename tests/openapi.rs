@@ -82,23 +82,40 @@ async fn schemathesis_with_every_check_finds_no_failure() {
     let redis = TestRedis::start();
     let daemon = start_binary(redis.port).await;
     let spec = daemon.url(Listener::Metric, "/openapi.json");
-    let out = Command::new(schemathesis())
-        .args([
-            "run",
-            &spec,
-            "--checks",
-            "all",
-            "--seed",
-            "20261128",
-            "--no-color",
-        ])
-        .output()
-        .expect("schemathesis must be installed (scripts/test.sh installs it with pip)");
-    let report =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{report}");
+    let run = |extra: &[&str]| {
+        let out = Command::new(schemathesis())
+            .args([
+                "run",
+                &spec,
+                "--checks",
+                "all",
+                "--seed",
+                "20261128",
+                "--no-color",
+            ])
+            .args(extra)
+            .output()
+            .expect("schemathesis must be installed (scripts/test.sh installs it with pip)");
+        let report = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{report}");
+        assert!(!report.contains("FAILURES"), "{report}");
+        report
+    };
+    let report = run(&["--exclude-path-regex", "/history$"]);
     assert!(report.contains("No issues found"), "{report}");
     assert!(report.contains("Tested: 7"), "{report}");
+    // The history route's parameters depend on each other (`from` before `to`, at most
+    // `history.max_points` buckets), which a schema cannot say: schema-valid requests may
+    // rightly get a 400 there (schemathesis warns that most do). Every other check still
+    // runs on it.
+    let report = run(&[
+        "--include-path-regex",
+        "/history$",
+        "--exclude-checks",
+        "positive_data_acceptance",
+    ]);
+    assert!(report.contains("Tested: 1"), "{report}");
 }
 
 /// The schemathesis command: on PATH, or where pip put it for this python3.
