@@ -27,7 +27,7 @@ fn archiver(kafka: &TestKafka, db: &TestMariaDb, extra: &[(&str, &str)]) -> (Dae
     let port = free_port();
     let mut command = binary();
     command.arg("archive");
-    let p = DaemonProcess::builder(0)
+    let p = DaemonProcess::builder(6379)
         .command(command)
         .env("TELEMETRYD_KAFKA__BROKERS", &format!("[{}]", kafka.broker()))
         .env("TELEMETRYD_HISTORY__DATABASE", &db.url())
