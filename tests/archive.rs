@@ -29,7 +29,10 @@ fn archiver(kafka: &TestKafka, db: &TestMariaDb, extra: &[(&str, &str)]) -> (Dae
     command.arg("archive");
     let p = DaemonProcess::builder(6379)
         .command(command)
-        .env("TELEMETRYD_KAFKA__BROKERS", &format!("[{}]", kafka.broker()))
+        .env(
+            "TELEMETRYD_KAFKA__BROKERS",
+            &format!("[{}]", kafka.broker()),
+        )
         .env("TELEMETRYD_HISTORY__DATABASE", &db.url())
         .env("TELEMETRYD_HISTORY__PASSWORD", db.password())
         .env("TELEMETRYD_ARCHIVE__PORT", &port.to_string())
@@ -79,9 +82,8 @@ async fn produce_raw(producer: &FutureProducer, key: &str, payload: &[u8]) {
 
 /// (rows, distinct samples) in the archive.
 fn counts(db: &TestMariaDb) -> (u64, u64) {
-    let out = db.sql(
-        "SELECT COUNT(*), COUNT(DISTINCT switch_id, updated_at) FROM telemetry.samples",
-    );
+    let out =
+        db.sql("SELECT COUNT(*), COUNT(DISTINCT switch_id, updated_at) FROM telemetry.samples");
     let mut it = out.split_whitespace().map(|v| v.parse().unwrap());
     (it.next().unwrap(), it.next().unwrap())
 }
@@ -89,7 +91,8 @@ fn counts(db: &TestMariaDb) -> (u64, u64) {
 /// Waits until the archive holds `n` rows (the table may not exist yet).
 async fn wait_rows(db: &TestMariaDb, n: u64, within: Duration) {
     eventually(&format!("{n} rows archived"), within, || async {
-        let out = db.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'samples'");
+        let out =
+            db.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'samples'");
         (out.trim() == "1" && counts(db).0 == n).then_some(())
     })
     .await;
@@ -101,7 +104,8 @@ async fn every_sample_is_archived_once_after_the_archiver_is_killed_mid_stream()
     let (mut first, _) = archiver(&kafka, &db, &[("TELEMETRYD_ARCHIVE__BATCH_SIZE", "50")]);
     produce(&kafka, 0, 2_000).await;
     eventually("some rows archived", Duration::from_secs(60), || async {
-        let out = db.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'samples'");
+        let out =
+            db.sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'samples'");
         (out.trim() == "1" && counts(&db).0 > 0).then_some(())
     })
     .await;
@@ -137,10 +141,14 @@ async fn two_archivers_in_one_group_share_the_partitions_and_archive_everything_
     assert_eq!(counts(&db), (2_000, 2_000));
     for port in [port_a, port_b] {
         let url = format!("http://127.0.0.1:{port}/metrics");
-        eventually("each archiver wrote rows", Duration::from_secs(30), || async {
-            let body = get(&url).await.body;
-            (metric(&body, "telemetryd_archive_rows_total").unwrap_or(0.0) > 0.0).then_some(())
-        })
+        eventually(
+            "each archiver wrote rows",
+            Duration::from_secs(30),
+            || async {
+                let body = get(&url).await.body;
+                (metric(&body, "telemetryd_archive_rows_total").unwrap_or(0.0) > 0.0).then_some(())
+            },
+        )
         .await;
     }
     drop((a, b));
@@ -159,7 +167,11 @@ async fn a_bad_record_is_counted_and_skipped() {
     wait_rows(&db, 10, Duration::from_secs(60)).await;
     let url = format!("http://127.0.0.1:{port}/metrics");
     let body = get(&url).await.body;
-    assert_eq!(metric(&body, "telemetryd_archive_bad_records_total"), Some(1.0), "{body}");
+    assert_eq!(
+        metric(&body, "telemetryd_archive_bad_records_total"),
+        Some(1.0),
+        "{body}"
+    );
 }
 
 #[actix_web::test]
@@ -176,7 +188,10 @@ async fn retention_deletes_rows_older_than_it_and_keeps_the_rest() {
     let (_archiver, _) = archiver(
         &kafka,
         &db,
-        &[("TELEMETRYD_ARCHIVE__RETENTION", "1m"), ("TELEMETRYD_ARCHIVE__RETENTION_BATCH", "2")],
+        &[
+            ("TELEMETRYD_ARCHIVE__RETENTION", "1m"),
+            ("TELEMETRYD_ARCHIVE__RETENTION_BATCH", "2"),
+        ],
     );
     produce(&kafka, 0, 5).await;
     wait_rows(&db, 5, Duration::from_secs(60)).await;

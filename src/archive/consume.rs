@@ -211,10 +211,15 @@ impl ArchiveLoop {
             }
             // Rows are in; a commit lost (a rebalance took the partition) only means they
             // are read again, and ignored.
-            Ok(Err(e)) => warn!(self.log, "Offsets not committed; records will be read again."; "error" => %e),
-            Err(e) => warn!(self.log, "Offsets not committed; records will be read again."; "error" => %e),
+            Ok(Err(e)) => {
+                warn!(self.log, "Offsets not committed; records will be read again."; "error" => %e)
+            }
+            Err(e) => {
+                warn!(self.log, "Offsets not committed; records will be read again."; "error" => %e)
+            }
         }
-        self.metrics.batch_written(batch.rows.len(), first.elapsed());
+        self.metrics
+            .batch_written(batch.rows.len(), first.elapsed());
         batch.clear();
     }
 }
@@ -275,7 +280,11 @@ async fn watch_lag(
         let Ok(lags) = lags else { continue };
         let map = committed.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for (partition, high, position) in lags {
-            if let Some(at) = map.get(&partition).copied().or(position.filter(|&p| p >= 0)) {
+            if let Some(at) = map
+                .get(&partition)
+                .copied()
+                .or(position.filter(|&p| p >= 0))
+            {
                 metrics.lag(partition, high - at);
             }
         }

@@ -61,7 +61,11 @@ pub async fn insert(pool: &MySqlPool, rows: &[Sample]) -> Result<(), sqlx::Error
 
 /// Deletes rows taken before `before_ms`, `batch` rows per statement so that no statement
 /// holds locks on a large range for long; returns how many went.
-pub async fn delete_older(pool: &MySqlPool, before_ms: u64, batch: u64) -> Result<u64, sqlx::Error> {
+pub async fn delete_older(
+    pool: &MySqlPool,
+    before_ms: u64,
+    batch: u64,
+) -> Result<u64, sqlx::Error> {
     let mut deleted = 0;
     loop {
         let done = sqlx::query("DELETE FROM samples WHERE updated_at < ? LIMIT ?")

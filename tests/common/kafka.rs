@@ -48,7 +48,13 @@ impl TestKafka {
         assert!(self.child.is_none(), "tansu is already running");
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(self.log.reopen().unwrap())
@@ -60,7 +66,11 @@ impl TestKafka {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("tansu exited with {status}: {}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "tansu on port {} did not start", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "tansu on port {} did not start",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -81,7 +91,13 @@ impl TestKafka {
     /// Creates `name` with `partitions` partitions.
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let out = Command::new(tansu())
-            .args(["topic", "create", name, "--partitions", &partitions.to_string()])
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+            ])
             .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
             .output()
             .expect("run tansu topic create");

@@ -73,9 +73,15 @@ impl TestMariaDb {
         let log = std::fs::File::create(self.dir.path().join("error.log")).unwrap();
         let child = Command::new(find("mariadbd"))
             .arg("--no-defaults")
-            .arg(format!("--datadir={}", self.dir.path().join("data").display()))
+            .arg(format!(
+                "--datadir={}",
+                self.dir.path().join("data").display()
+            ))
             .arg(format!("--socket={}", self.socket().display()))
-            .arg(format!("--pid-file={}", self.dir.path().join("mysqld.pid").display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("mysqld.pid").display()
+            ))
             .arg(format!("--port={}", self.port))
             .args(["--skip-networking=0", "--bind-address=127.0.0.1"])
             .args(["--innodb-buffer-pool-size=32M", "--skip-log-bin"])
@@ -90,13 +96,21 @@ impl TestMariaDb {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("mariadbd exited with {status}: {}", self.error_log());
             }
-            assert!(Instant::now() < deadline, "mariadbd did not start: {}", self.error_log());
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd did not start: {}",
+                self.error_log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn answers(&self) -> bool {
-        self.client().arg("-e").arg("SELECT 1").output().is_ok_and(|o| o.status.success())
+        self.client()
+            .arg("-e")
+            .arg("SELECT 1")
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     /// The mariadb client as root, through the socket.
@@ -110,7 +124,12 @@ impl TestMariaDb {
 
     /// Runs `statements` as root and returns what they print; fails the test on an error.
     pub fn sql(&self, statements: &str) -> String {
-        let out = self.client().arg("-e").arg(statements).output().expect("run mariadb");
+        let out = self
+            .client()
+            .arg("-e")
+            .arg(statements)
+            .output()
+            .expect("run mariadb");
         assert!(
             out.status.success(),
             "mariadb -e {statements:?}: {}",
