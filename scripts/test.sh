@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
-# Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool and
-# logrotate with apt-get, schemathesis with pip.
+# Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool,
+# logrotate, mariadb-server, cmake and the curl headers (rdkafka's bundled librdkafka) with
+# apt-get, schemathesis with pip, and the tansu Kafka broker with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v logrotate >/dev/null 2>&1 || missing+=(logrotate)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+[ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] \
+    || missing+=(libcurl4-openssl-dev)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
     sudo=""
@@ -25,6 +30,16 @@ if ! command -v schemathesis >/dev/null 2>&1 && [ ! -x "$scripts_dir/schemathesi
     echo "scripts/test.sh: installing schemathesis"
     python3 -m pip install --quiet schemathesis
 fi
+
+# tansu (crates.io): the Kafka-protocol broker tests/archive.rs runs; built once per
+# machine into a fixed root (about 10 minutes on 2 cores).
+tansu_root=/var/cache/telemetryd-tools/tansu
+if [ ! -x "$tansu_root/bin/tansu" ]; then
+    echo "scripts/test.sh: installing tansu"
+    CARGO_TARGET_DIR=/var/tmp/tansu-build \
+        cargo install tansu --locked --features dynostore --root "$tansu_root"
+fi
+export PATH="$tansu_root/bin:$PATH"
 
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --all-targets --no-fail-fast "$@"

@@ -59,12 +59,21 @@ mod exit {
 struct Cli {
     /// Configuration file (YAML). Default: telemetry.yaml in the working directory, if
     /// present. TELEMETRYD_<SECTION>__<KEY> environment variables override it.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// Load and validate the configuration, open logging.file as the daemon would, print
     /// any warnings, and exit (0 when valid, 78 when not). Binds nothing, changes nothing.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Reads the samples from Kafka (kafka.topic, group archive.group) and writes each one
+    /// into the database (history.database), until SIGTERM or SIGINT.
+    Archive,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +114,9 @@ fn main() -> ExitCode {
     }
 
     exit_on_panic();
+    if let Some(Command::Archive) = cli.command {
+        return archive(config, log);
+    }
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let mut signals = match Signals::install() {
@@ -150,6 +162,41 @@ fn main() -> ExitCode {
         });
         daemon.shutdown().await;
         logging.report_drops();
+        ExitCode::SUCCESS
+    })
+}
+
+/// `telemetryd archive`: runs the archiver until SIGTERM or SIGINT.
+fn archive(config: telemetryd::Config, log: Logger) -> ExitCode {
+    if let Err(e) = telemetryd::archive::check(&config) {
+        eprintln!("telemetryd: invalid configuration: {e}");
+        return ExitCode::from(exit::CONFIG);
+    }
+    actix_web::rt::System::new().block_on(async move {
+        let mut signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                error!(log, "Cannot install signal handlers."; "error" => %e);
+                return ExitCode::from(exit::START_FAILED);
+            }
+        };
+        info!(log, "Starting the archiver."; "version" => env!("CARGO_PKG_VERSION"), "pid" => std::process::id());
+        let archiver = match telemetryd::archive::run(config, log.clone()).await {
+            Ok(archiver) => archiver,
+            Err(e) => {
+                error!(log, "Cannot start."; "error" => %e);
+                eprintln!("telemetryd: {e}");
+                return ExitCode::from(exit::START_FAILED);
+            }
+        };
+        let signal = loop {
+            if let Received::Stop(signal) = signals.next().await {
+                break signal;
+            }
+        };
+        info!(log, "Signal received; stopping."; "signal" => signal);
+        archiver.shutdown().await;
+        info!(log, "Stopped.");
         ExitCode::SUCCESS
     })
 }

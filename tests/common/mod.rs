@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod kafka;
+pub mod mariadb;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Write};
