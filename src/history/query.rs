@@ -61,9 +61,7 @@ fn parse_time(parameter: &str, text: &str) -> Result<u64, BadParameter> {
 /// `300`, `5m`, `1h30m`: at least one second.
 fn parse_step(text: &str) -> Result<u64, BadParameter> {
     let step = match text.parse::<f64>() {
-        Ok(seconds) if (0.0..1e10).contains(&seconds) => {
-            Duration::from_secs_f64(seconds)
-        }
+        Ok(seconds) if (0.0..1e10).contains(&seconds) => Duration::from_secs_f64(seconds),
         Ok(_) => return Err(bad("step", "must be from 1 s to 1e10 s")),
         Err(_) => humantime::parse_duration(text)
             .map_err(|_| bad("step", "must be seconds (300) or a duration (5m, 1h)"))?,

@@ -89,6 +89,13 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A segment fully decoded, for an error that echoes it (what `web::Path` would have given).
+pub(super) fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// A client's text, shortened to a sane length on a character boundary.
 fn echo(text: &str) -> String {
     text.chars().take(ECHO_MAX).collect()

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use slog::warn;
 
-use super::error::ApiError;
+use super::error::{ApiError, decoded};
 use super::routes;
 use super::schema::{ErrorBody, HistoryBody, MetricName};
 use crate::cache::CacheView;
@@ -51,12 +51,12 @@ pub(crate) async fn history(
     let switch = SwitchId::parse(switch_id)
         .filter(|s| s.0 < switches)
         .ok_or_else(|| ApiError::UnknownSwitch {
-            switch_id: super::telemetry::decoded(switch_id),
+            switch_id: decoded(switch_id),
             switches,
         })?;
     let metric = Metric::parse(metric_name).ok_or_else(|| ApiError::UnknownMetric {
         switch_id: switch.to_string(),
-        metric: super::telemetry::decoded(metric_name),
+        metric: decoded(metric_name),
     })?;
     let source = req
         .app_data::<web::Data<Option<Source>>>()

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-use super::error::ApiError;
+use super::error::{ApiError, decoded};
 use super::prometheus::{CONTENT_TYPE, Metrics};
 use super::schema::{ErrorBody, Fabric, MetricName, MetricValue, SwitchMetrics};
 use super::{RouteLabel, read, routes, shared_body, stale_header};
@@ -165,13 +165,6 @@ pub(crate) fn one_metric(
     let sample = &state.sample;
     let body = cache::metric_json(sample.switch, metric, sample.value(metric));
     Ok(json(body, snapshot.switch_stale(state)))
-}
-
-/// A segment fully decoded, for an error that echoes it (what `web::Path` would have given).
-pub(super) fn decoded(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// Resolves a switch id from the URL against the snapshot.
