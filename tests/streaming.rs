@@ -17,9 +17,9 @@ use telemetryd::stream::record;
 
 const TOPIC: &str = "telemetry.samples";
 
-fn consumer(broker: &TestKafka, group: &str) -> BaseConsumer {
+fn consumer(broker: &str, group: &str) -> BaseConsumer {
     let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.broker())
+        .set("bootstrap.servers", broker)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -29,27 +29,37 @@ fn consumer(broker: &TestKafka, group: &str) -> BaseConsumer {
     c
 }
 
-/// Records read until `enough` says so, or the test fails after `within`.
-fn consume_until(
-    c: &BaseConsumer,
+type Records = Vec<(String, telemetryd::model::Sample)>;
+
+/// Records read by a fresh `group` until `enough` says so, or the test fails after
+/// `within`. The consumer blocks, so it runs off the test's event loop.
+async fn consume_until(
+    broker: &TestKafka,
+    group: &'static str,
     within: Duration,
-    mut enough: impl FnMut(&[(String, telemetryd::model::Sample)]) -> bool,
-) -> Vec<(String, telemetryd::model::Sample)> {
-    let deadline = Instant::now() + within;
-    let mut got = Vec::new();
-    while !enough(&got) {
-        assert!(
-            Instant::now() < deadline,
-            "only {} records after {within:?}",
-            got.len()
-        );
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
-            let sample = record::decode(m.payload().unwrap()).expect("a sample record");
-            got.push((key, sample));
+    mut enough: impl FnMut(&Records) -> bool + Send + 'static,
+) -> Records {
+    let broker = broker.broker();
+    tokio::task::spawn_blocking(move || {
+        let c = consumer(&broker, group);
+        let deadline = Instant::now() + within;
+        let mut got = Vec::new();
+        while !enough(&got) {
+            assert!(
+                Instant::now() < deadline,
+                "only {} records after {within:?}",
+                got.len()
+            );
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                let sample = record::decode(m.payload().unwrap()).expect("a sample record");
+                got.push((key, sample));
+            }
         }
-    }
-    got
+        got
+    })
+    .await
+    .expect("the consumer thread")
 }
 
 async fn text(url: &str) -> String {
@@ -66,14 +76,14 @@ async fn every_sample_is_a_record_keyed_by_its_switch_in_order() {
     c.kafka.brokers = vec![broker.broker()];
     let daemon = start(c, logging::discard()).await;
     let m = daemon.metric_addr;
-    let consumer = consumer(&broker, "test-order");
-    let records = consume_until(&consumer, Duration::from_secs(30), |got| {
+    let records = consume_until(&broker, "test-order", Duration::from_secs(30), |got| {
         let mut per_switch: HashMap<&str, usize> = HashMap::new();
         for (key, _) in got {
-            *per_switch.entry(key).or_default() += 1;
+            *per_switch.entry(key.as_str()).or_default() += 1;
         }
         per_switch.len() == 4 && per_switch.values().all(|&n| n >= 10)
-    });
+    })
+    .await;
     let mut last: HashMap<String, u64> = HashMap::new();
     for (key, sample) in &records {
         assert_eq!(*key, sample.switch.to_string(), "the key is the switch id");
@@ -155,8 +165,10 @@ async fn a_broker_away_slows_nothing_and_the_dropped_samples_are_counted() {
     broker.start_again();
     broker.create_topic(TOPIC, 2);
     eventually("kafka up again", Duration::from_secs(60), || ready("up")).await;
-    let consumer = consumer(&broker, "test-outage");
-    consume_until(&consumer, Duration::from_secs(30), |got| got.len() >= 50);
+    consume_until(&broker, "test-outage", Duration::from_secs(30), |got| {
+        got.len() >= 50
+    })
+    .await;
     let log = log_text(&lines);
     let count = |message: &str| log.lines().filter(|l| l.contains(message)).count();
     assert_eq!(
