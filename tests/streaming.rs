@@ -67,7 +67,6 @@ async fn text(url: &str) -> String {
 }
 
 #[actix_web::test]
-#[ignore = "hangs against tansu here (893 s, not yet diagnosed): see the stop note"]
 async fn every_sample_is_a_record_keyed_by_its_switch_in_order() {
     let redis = TestRedis::start();
     let broker = TestKafka::start();
@@ -108,7 +107,6 @@ async fn every_sample_is_a_record_keyed_by_its_switch_in_order() {
 }
 
 #[actix_web::test]
-#[ignore = "hangs against tansu here (893 s, not yet diagnosed): see the stop note"]
 async fn a_broker_away_slows_nothing_and_the_dropped_samples_are_counted() {
     let redis = TestRedis::start();
     let mut broker = TestKafka::start();
@@ -129,10 +127,10 @@ async fn a_broker_away_slows_nothing_and_the_dropped_samples_are_counted() {
     broker.stop();
     let down = eventually("kafka down", Duration::from_secs(30), || ready("down")).await;
     assert!(down["kafka"]["error"].is_string(), "{down}");
-    // Ten seconds without a broker: 500 samples a second against a queue of 100.
+    // Thirty seconds without a broker: 500 samples a second against a queue of 100.
     let outage = Instant::now();
     let before = redis.hash(7).await["updated_at"].parse::<f64>().unwrap();
-    while outage.elapsed() < Duration::from_secs(10) {
+    while outage.elapsed() < Duration::from_secs(30) {
         let asked = Instant::now();
         let r = get(&format!("http://{m}/telemetry/switch-7")).await;
         assert_eq!(r.status, 200);
@@ -145,7 +143,7 @@ async fn a_broker_away_slows_nothing_and_the_dropped_samples_are_counted() {
     }
     let after = redis.hash(7).await["updated_at"].parse::<f64>().unwrap();
     assert!(
-        after - before > 8.0,
+        after - before > 28.0,
         "Redis writes went on: {before} -> {after}"
     );
     let metrics = text(&format!("http://{m}/metrics")).await;
@@ -154,7 +152,7 @@ async fn a_broker_away_slows_nothing_and_the_dropped_samples_are_counted() {
         r#"telemetryd_kafka_records_total{outcome="dropped"}"#,
     )
     .expect("a drop counter");
-    assert!(dropped > 1_000.0, "dropped {dropped}");
+    assert!(dropped > 10_000.0, "dropped {dropped}");
     let held = metric(&metrics, "telemetryd_kafka_queued_samples").unwrap();
     assert!(
         held <= 100.0 + 1_000.0,

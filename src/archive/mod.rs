@@ -70,7 +70,13 @@ pub struct Archiver {
 pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> {
     check(&config)?;
     let pool = crate::sql::pool(&config.history, 2)?;
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    if let Some(id) = &config.archive.instance_id {
+        // A static member: restarted (systemd after a crash), it is given its partitions
+        // back at once, without a rebalance.
+        client.set("group.instance.id", id);
+    }
+    let consumer: StreamConsumer = client
         .set("bootstrap.servers", config.kafka.brokers.join(","))
         .set("group.id", &config.archive.group)
         // Offsets are committed by hand, after the rows are in the database.

@@ -14,6 +14,10 @@ use super::problem::Problem;
 pub struct ArchiveConfig {
     /// Kafka consumer group; archivers in one group share the topic's partitions.
     pub group: String,
+    /// This archiver's static member id in the group (`group.instance.id`), unique per
+    /// archiver: restarted with the same id, it takes its partitions back at once instead
+    /// of waiting for the broker to expire its old membership. Unset: a dynamic member.
+    pub instance_id: Option<String>,
     /// Most rows in one `INSERT`.
     pub batch_size: usize,
     /// Longest a record waits for its batch, in milliseconds.
@@ -32,6 +36,7 @@ impl Default for ArchiveConfig {
     fn default() -> Self {
         ArchiveConfig {
             group: "telemetryd-archive".into(),
+            instance_id: None,
             batch_size: 5_000,
             batch_wait_ms: 200,
             retention: "7d".into(),
@@ -62,6 +67,11 @@ impl ArchiveConfig {
         };
         if self.group.trim().is_empty() {
             problem("group", "must not be empty".into());
+        }
+        if let Some(id) = &self.instance_id
+            && let Err(why) = check_instance_id(id)
+        {
+            problem("instance_id", why);
         }
         if !(1..=100_000).contains(&self.batch_size) {
             problem(
@@ -101,6 +111,17 @@ impl ArchiveConfig {
     }
 }
 
+/// Kafka's rule for a `group.instance.id`: 1 to 249 of `[A-Za-z0-9._-]`.
+fn check_instance_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 249 || !id.chars().all(allowed) {
+        return Err(format!(
+            "must be 1 to 249 letters, digits, '.', '_' or '-', got {id:?}"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +130,7 @@ mod tests {
     fn every_bad_archive_value_is_named() {
         let a = ArchiveConfig {
             group: " ".into(),
+            instance_id: Some("archiver 1".into()),
             batch_size: 0,
             batch_wait_ms: 0,
             retention: "soon".into(),
@@ -123,6 +145,7 @@ mod tests {
             keys,
             [
                 "archive.group",
+                "archive.instance_id",
                 "archive.batch_size",
                 "archive.batch_wait_ms",
                 "archive.retention",

@@ -96,6 +96,12 @@ impl ProducerContext for Context_ {
     }
 }
 
+/// The counter of records with this outcome.
+fn outcome_counter(m: &DaemonMetrics, outcome: &'static str) -> Counter {
+    let counter = m.kafka_records.get_or_create(&[("outcome", outcome)]);
+    counter.clone()
+}
+
 /// The Kafka writer actor. See the module comment.
 pub struct KafkaWriter {
     producer: ThreadedProducer<Context_>,
@@ -129,15 +135,14 @@ impl KafkaWriter {
     ) -> Result<KafkaWriter, KafkaSetupError> {
         let k = &settings.config;
         let m = &settings.metrics;
+        // One statement each: `get_or_create` returns a read guard that lives to the end of
+        // its statement, and a second call in the same one waits for it for ever.
+        let delivered = outcome_counter(m, "delivered");
+        let failed = outcome_counter(m, "failed");
+        let dropped = outcome_counter(m, "dropped");
         let reports = Arc::new(Reports {
-            delivered: m
-                .kafka_records
-                .get_or_create(&[("outcome", "delivered")])
-                .clone(),
-            failed: m
-                .kafka_records
-                .get_or_create(&[("outcome", "failed")])
-                .clone(),
+            delivered,
+            failed,
             last_ok_ms: AtomicU64::new(0),
             last_error_ms: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
@@ -165,10 +170,7 @@ impl KafkaWriter {
             queue: VecDeque::new(),
             capacity: k.queue_capacity,
             overflowing: None,
-            dropped: m
-                .kafka_records
-                .get_or_create(&[("outcome", "dropped")])
-                .clone(),
+            dropped,
             metrics: settings.metrics.clone(),
             state: LinkState::Unknown,
             cache,
