@@ -11,9 +11,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
-    systemctl disable --now telemetryd.service 2>/dev/null || true
+    systemctl disable --now telemetryd.service telemetryd-archive.service 2>/dev/null || true
 fi
-rm -f "$root/usr/local/bin/telemetryd" "$root/etc/systemd/system/telemetryd.service"
+rm -f "$root/usr/local/bin/telemetryd" "$root/etc/systemd/system/telemetryd.service" \
+    "$root/etc/systemd/system/telemetryd-archive.service"
 rm -rf "$root/usr/local/share/doc/telemetryd"
 [ -z "$purge" ] || rm -rf "$root/etc/telemetryd"
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then

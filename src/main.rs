@@ -189,12 +189,20 @@ fn archive(config: telemetryd::Config, log: Logger) -> ExitCode {
                 return ExitCode::from(exit::START_FAILED);
             }
         };
+        telemetryd::systemd::ready("Archiving Kafka samples into the database.");
+        let looping = archiver.looping();
+        telemetryd::systemd::start_watchdog_with(
+            log.clone(),
+            "The archive loop has ended; not pinging systemd.",
+            move || std::future::ready(looping.load(std::sync::atomic::Ordering::Relaxed)),
+        );
         let signal = loop {
             if let Received::Stop(signal) = signals.next().await {
                 break signal;
             }
         };
         info!(log, "Signal received; stopping."; "signal" => signal);
+        telemetryd::systemd::stopping();
         archiver.shutdown().await;
         info!(log, "Stopped.");
         ExitCode::SUCCESS

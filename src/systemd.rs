@@ -31,6 +31,23 @@ pub fn stopping() {
 /// ping only after both the cache and the writer actor answered a `Ping` in time. A wedged
 /// actor system stops the pings and systemd restarts the daemon; a busy one still answers.
 pub fn start_watchdog(cache: Addr<CacheActor>, writer: Addr<RedisWriter>, log: Logger) {
+    start_watchdog_with(
+        log,
+        "Actors did not answer the watchdog check; not pinging systemd.",
+        move || {
+            let (cache, writer) = (cache.clone(), writer.clone());
+            async move { cache.send(Ping).await.is_ok() && writer.send(Ping).await.is_ok() }
+        },
+    );
+}
+
+/// The watchdog of [`start_watchdog`] with any check: a ping goes out at half the period
+/// only when `check` answers true within it; otherwise `failed` is logged.
+pub fn start_watchdog_with<F, Fut>(log: Logger, failed: &'static str, mut check: F)
+where
+    F: FnMut() -> Fut + 'static,
+    Fut: Future<Output = bool> + 'static,
+{
     let mut usec = 0;
     if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
         return;
@@ -41,16 +58,11 @@ pub fn start_watchdog(cache: Addr<CacheActor>, writer: Addr<RedisWriter>, log: L
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            let answers =
-                async { cache.send(Ping).await.is_ok() && writer.send(Ping).await.is_ok() };
-            match tokio::time::timeout(period, answers).await {
+            match tokio::time::timeout(period, check()).await {
                 Ok(true) => {
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
                 }
-                _ => warn!(
-                    log,
-                    "Actors did not answer the watchdog check; not pinging systemd."
-                ),
+                _ => warn!(log, "{}", failed),
             }
         }
     });

@@ -735,3 +735,69 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     assert_eq!(received, length, "the request in flight was cut short");
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
+
+#[actix_web::test]
+async fn the_archiver_tells_systemd_ready_pings_its_watchdog_and_says_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Neither the broker nor the database answers: the archiver is up (and says so) while
+    // it retries them, so its watchdog keeps pinging.
+    let port = common::free_port();
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!(
+            "WATCHDOG_PID=$$ exec {} archive",
+            env!("CARGO_BIN_EXE_telemetryd")
+        ),
+    ]);
+    let mut archiver = DaemonProcess::builder(6379)
+        .command(command)
+        .env(
+            "TELEMETRYD_KAFKA__BROKERS",
+            &format!("[127.0.0.1:{}]", common::free_port()),
+        )
+        .env(
+            "TELEMETRYD_HISTORY__DATABASE",
+            &format!(
+                "mysql://archiver@127.0.0.1:{}/telemetry",
+                common::free_port()
+            ),
+        )
+        .env("TELEMETRYD_ARCHIVE__PORT", &port.to_string())
+        .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .env("WATCHDOG_USEC", "400000")
+        .start();
+    let mut buf = [0u8; 4096];
+    let mut next = || {
+        let n = socket.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    // Its listener answers by the time READY=1 is sent: not archiving, no database.
+    let health = get(&format!("http://127.0.0.1:{port}/healthz")).await;
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert_ne!(health.json()["database"], "up", "{}", health.body);
+    for _ in 0..3 {
+        assert_eq!(next().trim(), "WATCHDOG=1");
+    }
+    archiver.signal("TERM");
+    let stopping = loop {
+        let m = next();
+        if m.trim() != "WATCHDOG=1" {
+            break m;
+        }
+    };
+    assert_eq!(stopping.trim(), "STOPPING=1");
+    // systemd keeps reading: a full socket would block the archiver's pings.
+    let drain = socket.try_clone().unwrap();
+    std::thread::spawn(move || while drain.recv(&mut [0u8; 4096]).is_ok() {});
+    let exit = archiver.wait_exit_or_dump(Duration::from_secs(10));
+    assert_eq!(exit.code(), Some(0), "{}", archiver.stderr());
+}

@@ -1,21 +1,33 @@
-//! The systemd unit, checked with systemd's own tools.
+//! The systemd units (the daemon's and the archiver's), checked with systemd's own tools.
 
 use std::process::Command;
 
 const UNIT: &str = include_str!("../systemd/telemetryd.service");
+const ARCHIVE_UNIT: &str = include_str!("../systemd/telemetryd-archive.service");
 
-/// The unit with its paths pointed at this build, as `scripts/install.sh` would lay it out.
+/// Both units, by file name.
+const UNITS: [(&str, &str); 2] = [
+    ("telemetryd.service", UNIT),
+    ("telemetryd-archive.service", ARCHIVE_UNIT),
+];
+
+/// Both units with their paths pointed at this build, as `scripts/install.sh` would lay
+/// them out.
 fn unit_for_this_build() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/telemetry.yaml");
-    let unit = UNIT
-        .replace(
-            "/usr/local/bin/telemetryd",
-            env!("CARGO_BIN_EXE_telemetryd"),
-        )
-        .replace("/etc/telemetryd/telemetry.yaml", config);
-    std::fs::write(dir.path().join("telemetryd.service"), unit).unwrap();
+    for (name, text) in UNITS {
+        std::fs::write(dir.path().join(name), for_this_build(text)).unwrap();
+    }
     dir
+}
+
+fn for_this_build(unit: &str) -> String {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/telemetry.yaml");
+    unit.replace(
+        "/usr/local/bin/telemetryd",
+        env!("CARGO_BIN_EXE_telemetryd"),
+    )
+    .replace("/etc/telemetryd/telemetry.yaml", config)
 }
 
 fn analyze(args: &[&str]) -> (bool, String) {
@@ -29,30 +41,34 @@ fn analyze(args: &[&str]) -> (bool, String) {
 }
 
 #[test]
-fn the_unit_passes_systemd_analyze_verify() {
+fn both_units_pass_systemd_analyze_verify() {
     let dir = unit_for_this_build();
-    let unit = dir.path().join("telemetryd.service");
-    let (ok, text) = analyze(&["verify", unit.to_str().unwrap()]);
-    assert!(ok, "{text}");
-    // verify also prints warnings without failing; there should be none about our unit.
-    assert!(!text.contains("telemetryd.service:"), "{text}");
+    for (name, _) in UNITS {
+        let unit = dir.path().join(name);
+        let (ok, text) = analyze(&["verify", unit.to_str().unwrap()]);
+        assert!(ok, "{name}: {text}");
+        // verify also prints warnings without failing; there should be none about our unit.
+        assert!(!text.contains(&format!("{name}:")), "{text}");
+    }
 }
 
 #[test]
-fn the_unit_exposure_score_is_at_most_2() {
+fn both_units_exposure_scores_are_at_most_2() {
     let dir = unit_for_this_build();
-    let unit = dir.path().join("telemetryd.service");
-    let (ok, text) = analyze(&[
-        "security",
-        "--offline=true",
-        "--threshold=20",
-        unit.to_str().unwrap(),
-    ]);
-    assert!(ok, "{text}");
-    assert!(
-        text.contains("Overall exposure level for telemetryd.service"),
-        "{text}"
-    );
+    for (name, _) in UNITS {
+        let unit = dir.path().join(name);
+        let (ok, text) = analyze(&[
+            "security",
+            "--offline=true",
+            "--threshold=20",
+            unit.to_str().unwrap(),
+        ]);
+        assert!(ok, "{name}: {text}");
+        assert!(
+            text.contains(&format!("Overall exposure level for {name}")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -67,5 +83,22 @@ fn the_unit_is_a_notify_service_with_a_watchdog_and_config_check() {
         "After=network.target redis-server.service",
     ] {
         assert!(UNIT.lines().any(|l| l.starts_with(line)), "missing {line}");
+    }
+}
+
+#[test]
+fn the_archive_unit_runs_the_archive_mode_as_a_notify_service_and_a_static_member() {
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "ExecStart=/usr/local/bin/telemetryd archive --config /etc/telemetryd/telemetry.yaml",
+        "RestartPreventExitStatus=78",
+        "Environment=TELEMETRYD_ARCHIVE__INSTANCE_ID=archive-%H",
+    ] {
+        assert!(
+            ARCHIVE_UNIT.lines().any(|l| l.starts_with(line)),
+            "missing {line}"
+        );
     }
 }

@@ -60,7 +60,12 @@ impl ArchiveLoop {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::default();
         loop {
-            match crate::sql::MIGRATOR.run(&self.pool).await {
+            // A stop does not wait for an attempt against a database that is away.
+            let migrated = tokio::select! {
+                migrated = crate::sql::MIGRATOR.run(&self.pool) => migrated,
+                _ = stop.changed() => return,
+            };
+            match migrated {
                 Ok(()) => break self.metrics.db_succeeded(),
                 Err(e) => self.metrics.db_failed(&e),
             }
@@ -265,19 +270,27 @@ async fn watch_lag(
             c.fetch_metadata(Some(&t), KAFKA_TIMEOUT)?;
             let position = c.position()?;
             let mut lags = Vec::new();
-            for e in c.assignment()?.elements() {
+            let assignment = c.assignment()?;
+            let mut assigned: Vec<i32> = assignment
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            assigned.sort_unstable();
+            for e in assignment.elements() {
                 let (_, high) = c.fetch_watermarks(&t, e.partition(), KAFKA_TIMEOUT)?;
                 let at = position
                     .find_partition(&t, e.partition())
                     .and_then(|p| p.offset().to_raw());
                 lags.push((e.partition(), high, at));
             }
-            Ok::<_, rdkafka::error::KafkaError>(lags)
+            Ok::<_, rdkafka::error::KafkaError>((assigned, lags))
         })
         .await;
         let Ok(lags) = lags else { continue };
         metrics.kafka(lags.is_ok());
-        let Ok(lags) = lags else { continue };
+        let Ok((assigned, lags)) = lags else { continue };
+        metrics.assigned(assigned);
         let map = committed.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for (partition, high, position) in lags {
             if let Some(at) = map

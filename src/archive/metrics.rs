@@ -38,6 +38,8 @@ pub struct Health {
     pub database: Link,
     pub kafka: Link,
     pub last_batch: Option<LastBatch>,
+    /// The topic's partitions the group gave this archiver, as last seen.
+    pub partitions: Vec<i32>,
 }
 
 /// Everything the archiver counts, and its health.
@@ -102,6 +104,7 @@ impl ArchiveMetrics {
                     database: Link::Unknown,
                     kafka: Link::Unknown,
                     last_batch: None,
+                    partitions: Vec::new(),
                 },
                 None,
             )),
@@ -186,6 +189,22 @@ impl ArchiveMetrics {
             at_ms,
             latency_ms: took.as_millis() as u64,
         });
+    }
+
+    /// The partitions assigned now (sorted); logged when they change, and the lag of a
+    /// partition that went elsewhere is no longer reported.
+    pub fn assigned(&self, partitions: Vec<i32>) {
+        let mut h = self.lock();
+        if h.0.partitions == partitions {
+            return;
+        }
+        for gone in h.0.partitions.iter().filter(|p| !partitions.contains(p)) {
+            self.lag
+                .remove(&vec![("partition".into(), gone.to_string())]);
+        }
+        let list: Vec<String> = partitions.iter().map(|p| p.to_string()).collect();
+        info!(self.log, "Partitions assigned."; "partitions" => list.join(","));
+        h.0.partitions = partitions;
     }
 
     /// Sets the lag of `partition`.

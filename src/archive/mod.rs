@@ -21,6 +21,7 @@ pub mod metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::StreamConsumer;
@@ -63,6 +64,8 @@ pub struct Archiver {
     task: tokio::task::JoinHandle<()>,
     server: actix_web::dev::ServerHandle,
     consumer: Arc<StreamConsumer>,
+    /// False once the loop has ended (asked to, or unable to subscribe).
+    looping: Arc<AtomicBool>,
 }
 
 /// Starts the listener and the loop (which migrates, then joins the group). Must run in
@@ -117,7 +120,12 @@ pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> 
         committed: Default::default(),
         log: log.clone(),
     };
-    let task = actix_web::rt::spawn(archive.run(stopped));
+    let looping = Arc::new(AtomicBool::new(true));
+    let flag = looping.clone();
+    let task = actix_web::rt::spawn(async move {
+        archive.run(stopped).await;
+        flag.store(false, Ordering::Relaxed);
+    });
     slog::info!(log, "Archiver listening."; "addr" => %bound);
     Ok(Archiver {
         addr: bound,
@@ -125,10 +133,16 @@ pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> 
         task,
         server: handle,
         consumer,
+        looping,
     })
 }
 
 impl Archiver {
+    /// Whether the archive loop still runs: what the systemd watchdog checks.
+    pub fn looping(&self) -> Arc<AtomicBool> {
+        self.looping.clone()
+    }
+
     /// Stops in the order of the module's doc.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);

@@ -22,6 +22,8 @@ fn find(name: &str) -> PathBuf {
 pub const DATABASE: &str = "telemetry";
 pub const USER: &str = "archiver";
 pub const PASSWORD: &str = "archive-test-pw";
+/// Exactly the rights the README's "Setting it up" grants the archiver.
+pub const PRIVILEGES: &str = "SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX";
 
 /// mariadbd with its data in a temporary directory.
 pub struct TestMariaDb {
@@ -57,7 +59,7 @@ impl TestMariaDb {
         db.sql(&format!(
             "CREATE DATABASE {DATABASE}; \
              CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'; \
-             GRANT ALL ON {DATABASE}.* TO '{USER}'@'%';"
+             GRANT {PRIVILEGES} ON {DATABASE}.* TO '{USER}'@'%';"
         ));
         db
     }
