@@ -23,6 +23,8 @@ Standard library, plus confluent_kafka for `watermarks` (streaming.sh installs i
         and what the last answer held
   streaming.py metric URL NAME [LABEL=VALUE]
         the sum of the Prometheus samples called NAME at URL (those with LABEL=VALUE)
+  streaming.py threads PID FILE
+        CPU seconds so far of each thread of PID, summed by thread name, as JSON to FILE
   streaming.py report OUTDIR
         reads OUTDIR/figures.tsv and the JSON files beside it; prints the summary
 """
@@ -270,6 +272,53 @@ def histlat(o):
     print(json.dumps(res))
 
 
+def threads(pid, out):
+    """CPU seconds so far of each thread of PID, summed by thread name, as JSON."""
+    tck = os.sysconf("SC_CLK_TCK")
+    by_name = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tck
+    with open(out, "w") as f:
+        json.dump(by_name, f, indent=1, sort_keys=True)
+
+
+def thread_deltas(before, after):
+    a, b = read_json(before) or {}, read_json(after) or {}
+    d = {k: round(b[k] - a.get(k, 0.0), 2) for k in b}
+    return sorted(d.items(), key=lambda kv: -kv[1])
+
+
+def interference(outdir):
+    """Other processes' CPU (probe.py monitor: samples over 10 % of a core, every 2 s),
+    per phase of phases.txt: the mean % of a core they used."""
+    phases = []
+    try:
+        with open(os.path.join(outdir, "phases.txt")) as f:
+            for line in f:
+                t, _, name = line.rstrip("\n").partition(" ")
+                phases.append((float(t), name))
+        with open(os.path.join(outdir, "interference.txt")) as f:
+            samples = [line.split() for line in f if line.strip()]
+    except OSError:
+        return []
+    res = []
+    for i, (t, name) in enumerate(phases):
+        end = phases[i + 1][0] if i + 1 < len(phases) else float("inf")
+        used = [float(s[3]) for s in samples if t <= float(s[0]) < end]
+        secs = (min(end, time.time()) - t)
+        # each sample is the mean % over the 2 s before it
+        res.append((name, sum(used) * 2 / secs if secs > 0 else 0.0,
+                    sorted({s[2] for s in samples if t <= float(s[0]) < end})))
+    return res
+
+
 def read_json(path):
     try:
         with open(path) as f:
@@ -311,25 +360,46 @@ def report(outdir):
               f"{cpu('daemon')} | {cpu('broker')} | {cpu('mariadbd')} |")
     print()
     rec = num("rate.records")
-    t_all = (num("rate.done") or 0) - (num("rate.exec") or 0)
-    t_steady = (num("rate.done") or 0) - (num("rate.first") or 0)
-    load = num("rate.load_data_s")
-    ins = num("rate.insert_s")
     if rec:
-        a_all, a_steady = rec / t_all, (rec - (num("rate.first_rows") or 0)) / t_steady
         print("2. archiver rows/s against bulk loads of the same rows (same mariadbd)")
         print(f"records in topic {rec:.0f} (read to the end; sum of high watermarks "
-              f"{fig.get('rate.watermark_total')}), rows archived {fig.get('rate.rows')}, "
-              f"bulk tables {fig.get('rate.bulk_load_rows')} / {fig.get('rate.bulk_insert_rows')}")
-        print(f"archiver: {t_all:.2f} s from exec = {a_all:.0f} rows/s; from first batch "
-              f"{t_steady:.2f} s = {a_steady:.0f} rows/s")
-        if load:
-            print(f"LOAD DATA LOCAL INFILE: {load:.2f} s = {rec / load:.0f} rows/s; ratio "
-                  f"{a_all / (rec / load):.2f}x (from exec), {a_steady / (rec / load):.2f}x "
-                  f"(from first batch)")
-        if ins:
-            print(f"INSERT x 5000 rows/statement: {ins:.2f} s = {rec / ins:.0f} rows/s; ratio "
-                  f"{a_all / (rec / ins):.2f}x (from exec), {a_steady / (rec / ins):.2f}x")
+              f"{fig.get('rate.watermark_total')})")
+        runs = {}
+        for tag in ("a1", "a2", "b20000"):
+            if num(f"rate.{tag}.done") is None:
+                continue
+            t_all = num(f"rate.{tag}.done") - num(f"rate.{tag}.exec")
+            t_steady = num(f"rate.{tag}.done") - num(f"rate.{tag}.first")
+            a_all = rec / t_all
+            a_steady = (rec - num(f"rate.{tag}.first_rows")) / t_steady
+            runs[tag] = (a_all, a_steady)
+            cpu = ", ".join(f"{w} {num(f'rate.{tag}.cpu.{w}') / t_all * 100:.0f} %"
+                            for w in ("archiver", "mariadbd", "broker"))
+            print(f"archiver {tag}: {t_all:.2f} s from exec = {a_all:.0f} rows/s; after its "
+                  f"first batch ({num(f'rate.{tag}.first_rows'):.0f} rows, at "
+                  f"{num(f'rate.{tag}.first') - num(f'rate.{tag}.exec'):.2f} s) "
+                  f"{t_steady:.2f} s = {a_steady:.0f} rows/s; rows {fig.get(f'rate.{tag}.rows')}"
+                  f"; CPU (of a core, over the time from exec): {cpu}")
+        for r in ("1", "2"):
+            for kind, label in (("load_data", "LOAD DATA LOCAL INFILE"),
+                                ("insert", "INSERT x 5000 rows")):
+                t = num(f"rate.{kind}.{r}")
+                if t:
+                    print(f"{label} round {r}: {t:.2f} s = {rec / t:.0f} rows/s "
+                          f"(rows {fig.get(f'rate.{kind}.{r}.rows')})")
+        a = [runs[t] for t in ("a1", "a2") if t in runs]
+        loads = [rec / num(f"rate.load_data.{r}") for r in ("1", "2") if num(f"rate.load_data.{r}")]
+        ins = [rec / num(f"rate.insert.{r}") for r in ("1", "2") if num(f"rate.insert.{r}")]
+        if a and loads:
+            a_all = statistics.fmean(x[0] for x in a)
+            a_steady = statistics.fmean(x[1] for x in a)
+            print(f"means: archiver {a_all:.0f} rows/s from exec, {a_steady:.0f} after the first "
+                  f"batch; LOAD DATA {statistics.fmean(loads):.0f}; INSERT "
+                  f"{statistics.fmean(ins):.0f}")
+            print(f"ratio to LOAD DATA: {a_all / statistics.fmean(loads):.2f}x from exec, "
+                  f"{a_steady / statistics.fmean(loads):.2f}x after the first batch; "
+                  f"to INSERT: {a_all / statistics.fmean(ins):.2f}x, "
+                  f"{a_steady / statistics.fmean(ins):.2f}x")
         print()
     print(f"3. daemon CPU, {fig.get('cpu_switches')} switches at 1 s, with and without "
           "kafka.brokers")
@@ -347,6 +417,12 @@ def report(outdir):
                      f"{(num(f'cpu.{arm}.{i}.broker_cpu_s') or 0) / w * 100:.0f} %")
         print(f"  round {i} {arm}: {t:.2f} CPU s in {w:.2f} s = {share * 100:.1f} % of a core"
               f"{extra}")
+    for r in fig.get("cpu_rounds", "").split():
+        arm, i = r.split(":")
+        d = thread_deltas(os.path.join(outdir, f"threads-{arm}-{i}-before.json"),
+                          os.path.join(outdir, f"threads-{arm}-{i}-after.json"))
+        print(f"  threads, round {i} {arm} (CPU s): " +
+              ", ".join(f"{k} {v}" for k, v in d if v >= 0.05))
     if on and off:
         print(f"  mean with Kafka {statistics.fmean(on) * 100:.1f} %, without "
               f"{statistics.fmean(off) * 100:.1f} %: ratio "
@@ -359,10 +435,14 @@ def report(outdir):
               f"{h['samples_counted']}, statuses {h['statuses']}")
         print(f"sequential, one connection, {h['n']} requests: p50 {h['p50_ms']:.2f} ms, "
               f"p90 {h['p90_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, max {h['max_ms']:.2f} ms")
+    print(f"LOAD DATA of the {fig.get('history.rows')} rows: {fig.get('history.load_s')} s")
     wrk = os.path.join(outdir, "history-wrk.txt")
     if os.path.exists(wrk):
         with open(wrk) as f:
             print("wrk:", "".join(l for l in f if "%" in l or "Requests/sec" in l).strip())
+    print("\nother processes on the machine (probe.py monitor), mean % of a core per phase:")
+    for name, share, who in interference(outdir):
+        print(f"  {share:5.0f} %  {name}  {' '.join(who)}")
 
 
 def main():
@@ -385,6 +465,8 @@ def main():
     elif cmd == "metric":
         v = prom_sum(argv[0], argv[1], argv[2] if len(argv) > 2 else None)
         print("" if v is None else f"{v:.0f}")
+    elif cmd == "threads":
+        threads(int(argv[0]), argv[1])
     elif cmd == "report":
         report(argv[0])
     else:

@@ -26,14 +26,14 @@
 # bench/out/streaming/ (bench/out is gitignored). The summary is printed at the end
 # (`python3 bench/streaming.py report bench/out/streaming` prints it again).
 # Knobs (environment, never TELEMETRYD_*, which the daemon would parse as config):
-#   BENCH_STREAM_SIZES="10000 20000 40000" BENCH_STREAM_WARMUP=20 BENCH_STREAM_WINDOW=30
+#   BENCH_STREAM_SIZES="10000 20000 40000 80000 120000" BENCH_STREAM_WARMUP=20 BENCH_STREAM_WINDOW=30
 #   BENCH_RATE_SECONDS=30 BENCH_CPU_SWITCHES=100000 BENCH_CPU_ROUNDS=2 BENCH_CPU_WARMUP=20
-#   BENCH_CPU_WINDOW=20 BENCH_HISTORY_REQUESTS=2000 BENCH_DB_BUFFER_POOL=1G
+#   BENCH_CPU_WINDOW=20 BENCH_HISTORY_REQUESTS=2000 BENCH_DB_BUFFER_POOL=2G
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/bench/out/streaming
-STREAM_SIZES=${BENCH_STREAM_SIZES:-"10000 20000 40000"}
+STREAM_SIZES=${BENCH_STREAM_SIZES:-"10000 20000 40000 80000 120000"}
 STREAM_WARMUP=${BENCH_STREAM_WARMUP:-20}
 STREAM_WINDOW=${BENCH_STREAM_WINDOW:-30}
 RATE_SWITCHES=10000
@@ -44,7 +44,7 @@ CPU_WARMUP=${BENCH_CPU_WARMUP:-20}
 CPU_WINDOW=${BENCH_CPU_WINDOW:-20}
 HISTORY_SWITCHES=100
 HISTORY_REQUESTS=${BENCH_HISTORY_REQUESTS:-2000}
-DB_BUFFER_POOL=${BENCH_DB_BUFFER_POOL:-1G}
+DB_BUFFER_POOL=${BENCH_DB_BUFFER_POOL:-2G}
 TOPIC=telemetry.samples
 PARTITIONS=4
 SEED=42
@@ -59,7 +59,11 @@ BIN=${TELEMETRYD_BIN:-}
 TELEMETRYD_BIN_SET=$BIN
 for v in $(compgen -e | grep '^TELEMETRYD_' || true); do unset "$v"; done
 
-log() { printf '\n== %s %s\n' "$(date +%T)" "$*" >&2; }
+log() {
+    printf '\n== %s %s\n' "$(date +%T)" "$*" >&2
+    [[ -d ${OUT:-/nonexistent} ]] && printf '%s %s\n' "$(date +%s)" "$*" >>"$OUT/phases.txt"
+    return 0
+}
 now() { date +%s.%N; }
 
 # ---------------------------------------------------------------- tools
@@ -285,6 +289,7 @@ for N in $STREAM_SIZES; do
     start_daemon "daemon-lag-$N.log" "$N" 1 kafka
     cmd "lag.$N" "env $(daemon_env "$N" 1 kafka) telemetryd; env $ARCHIVER_ENV telemetryd archive; after ${STREAM_WARMUP} s: streaming.py lagwatch --seconds $STREAM_WINDOW (SQL: SELECT MIN(m) FROM (SELECT MAX(updated_at) m FROM samples GROUP BY switch_id) t, every 1 s)"
     sleep "$STREAM_WARMUP"
+    log "1. lag: $N switches, measuring"
     t0=$(now)
     c0d=$(cpu_s "$DAEMON_PID") c0a=$(cpu_s "$ARCHIVER_PID") c0b=$(cpu_s "$BROKER_PID") c0m=$(cpu_s "$DB_PID")
     r0=$(archiver_metric telemetryd_archive_rows_total)
@@ -314,7 +319,6 @@ done
 
 # ================================================================ 2. rate
 log "2. rate: $RATE_SWITCHES switches at 1 s for $RATE_SECONDS s into the topic, no archiver"
-reset_db
 start_broker broker-rate.log
 start_daemon daemon-rate.log "$RATE_SWITCHES" 1 kafka
 sleep "$RATE_SECONDS"
@@ -326,36 +330,66 @@ RECORDS=$(python3 -c "import json; print(json.load(open('$OUT/rate-watermarks.js
 fig rate.records "$RECORDS"
 fig rate.watermark_total "$(python3 -c "import json; print(json.load(open('$OUT/rate-watermarks.json'))['watermark_total'])")"
 fig rate.end_offset_total "$(python3 -c "import json; print(json.load(open('$OUT/rate-watermarks.json'))['end_offset_total'])")"
-log "2. rate: archiving $RECORDS records"
-cmd rate.archiver "env $(daemon_env "$RATE_SWITCHES" 1 kafka) telemetryd for $RATE_SECONDS s, SIGTERM; records = those a consumer of its own reads from the beginning to the end (streaming.py watermarks; the sum of high watermarks is recorded too, tansu 0.6 undercounts it); then env $ARCHIVER_ENV telemetryd archive, timed from exec until telemetryd_archive_rows_total (polled every 50 ms) reaches the records"
-T_EXEC=$(now)
-start_archiver archiver-rate.log
-"${HELPER[@]}" waitrows --metrics "$ARCH_METRICS" --target "$RECORDS" --since "$T_EXEC" >"$OUT/rate-waitrows.json"
-read -r T_FIRST FIRST_ROWS T_DONE < <(python3 -c "import json; d=json.load(open('$OUT/rate-waitrows.json')); print(d['first'], d['first_rows'], d['done'])")
-fig rate.exec "$T_EXEC"
-fig rate.first "$T_FIRST"
-fig rate.first_rows "$FIRST_ROWS"
-fig rate.done "$T_DONE"
-fig rate.rows "$(sqlroot "$DB" -e 'SELECT COUNT(*) FROM samples')"
-stop_archiver
-fig rate.archiver_exit "$RC"
-stop_broker
-log "2. rate: the same rows, dumped and bulk-loaded"
+cmd rate.fill "env $(daemon_env "$RATE_SWITCHES" 1 kafka) telemetryd for $RATE_SECONDS s, then SIGTERM (it flushes); records = those a consumer of its own reads from the beginning to the end (streaming.py watermarks; the sum of high watermarks is recorded too: tansu 0.6 undercounts it)"
+# archive_run TAG [ENV...]: the archiver on an empty samples table, in a consumer group of
+# its own (so from the topic's beginning), timed from exec until
+# telemetryd_archive_rows_total reaches the records; CPU of each process over that time.
+archive_run() {
+    local tag=$1 t_exec c0m c0b c1m c1b
+    shift
+    log "2. rate: archiving $RECORDS records ($tag${*:+: $*})"
+    reset_db
+    cmd "rate.archiver.$tag" "env $ARCHIVER_ENV TELEMETRYD_ARCHIVE__GROUP=bench-rate-$tag $* telemetryd archive (empty database), timed from exec until telemetryd_archive_rows_total (polled every 50 ms) reaches $RECORDS"
+    c0m=$(cpu_s "$DB_PID") c0b=$(cpu_s "$BROKER_PID")
+    t_exec=$(now)
+    # shellcheck disable=SC2086
+    (cd "$OUT" && exec env $ARCHIVER_ENV "TELEMETRYD_ARCHIVE__GROUP=bench-rate-$tag" "$@" "$BIN" archive \
+        2>"$OUT/archiver-rate-$tag.log") &
+    ARCHIVER_PID=$!
+    "${HELPER[@]}" waitrows --metrics "$ARCH_METRICS" --target "$RECORDS" --since "$t_exec" \
+        >"$OUT/rate-waitrows-$tag.json"
+    fig "rate.$tag.cpu.archiver" "$(cpu_s "$ARCHIVER_PID")"
+    c1m=$(cpu_s "$DB_PID") c1b=$(cpu_s "$BROKER_PID")
+    fig "rate.$tag.cpu.mariadbd" "$(sub "$c1m" "$c0m")"
+    fig "rate.$tag.cpu.broker" "$(sub "$c1b" "$c0b")"
+    read -r t_first first_rows t_done < <(python3 -c "import json; d=json.load(open('$OUT/rate-waitrows-$tag.json')); print(d['first'], d['first_rows'], d['done'])")
+    fig "rate.$tag.exec" "$t_exec"
+    fig "rate.$tag.first" "$t_first"
+    fig "rate.$tag.first_rows" "$first_rows"
+    fig "rate.$tag.done" "$t_done"
+    fig "rate.$tag.rows" "$(sqlroot "$DB" -e 'SELECT COUNT(*) FROM samples')"
+    curl -s "$ARCH_METRICS" >"$OUT/archiver-rate-$tag.metrics" || true
+    stop_archiver
+    fig "rate.$tag.archiver_exit" "$RC"
+}
+# bulk_round R: the dumped rows into two new empty tables of the schema, timed.
+bulk_round() {
+    local r=$1 t0 t1
+    log "2. rate: the same rows bulk-loaded (round $r)"
+    sqlroot "$DB" -e "CREATE TABLE bulk_load_$r LIKE samples; CREATE TABLE bulk_insert_$r LIKE samples;"
+    t0=$(now)
+    sqlroot --local-infile=1 "$DB" -e "LOAD DATA LOCAL INFILE '$OUT/rate-rows.tsv' INTO TABLE bulk_load_$r"
+    t1=$(now)
+    fig "rate.load_data.$r" "$(sub "$t1" "$t0")"
+    t0=$(now)
+    sed "s/INSERT INTO bulk_insert /INSERT INTO bulk_insert_$r /" "$OUT/rate-rows.sql" | sqlroot "$DB"
+    t1=$(now)
+    fig "rate.insert.$r" "$(sub "$t1" "$t0")"
+    fig "rate.load_data.$r.rows" "$(sqlroot "$DB" -e "SELECT COUNT(*) FROM bulk_load_$r")"
+    fig "rate.insert.$r.rows" "$(sqlroot "$DB" -e "SELECT COUNT(*) FROM bulk_insert_$r")"
+    sqlroot "$DB" -e "DROP TABLE bulk_load_$r; DROP TABLE bulk_insert_$r;"
+}
+archive_run a1
 sqlroot "$DB" -e 'SELECT * FROM samples ORDER BY updated_at, switch_id' >"$OUT/rate-rows.tsv"
 "${HELPER[@]}" tosql --table bulk_insert --rows 5000 "$OUT/rate-rows.tsv" "$OUT/rate-rows.sql" >/dev/null
-sqlroot "$DB" -e 'CREATE TABLE bulk_load LIKE samples; CREATE TABLE bulk_insert LIKE samples;'
-cmd rate.load_data "mariadb --local-infile=1 -e \"LOAD DATA LOCAL INFILE 'rate-rows.tsv' INTO TABLE bulk_load\" (rows dumped in time order: SELECT * FROM samples ORDER BY updated_at, switch_id; empty table, CREATE TABLE bulk_load LIKE samples)"
-t0=$(now)
-sqlroot --local-infile=1 "$DB" -e "LOAD DATA LOCAL INFILE '$OUT/rate-rows.tsv' INTO TABLE bulk_load"
-t1=$(now)
-fig rate.load_data_s "$(sub "$t1" "$t0")"
-cmd rate.insert "mariadb < rate-rows.sql (one INSERT of 5,000 rows per statement, autocommit, into an empty CREATE TABLE bulk_insert LIKE samples)"
-t0=$(now)
-sqlroot "$DB" <"$OUT/rate-rows.sql"
-t1=$(now)
-fig rate.insert_s "$(sub "$t1" "$t0")"
-fig rate.bulk_load_rows "$(sqlroot "$DB" -e 'SELECT COUNT(*) FROM bulk_load')"
-fig rate.bulk_insert_rows "$(sqlroot "$DB" -e 'SELECT COUNT(*) FROM bulk_insert')"
+cmd rate.load_data "mariadb --local-infile=1 -e \"LOAD DATA LOCAL INFILE 'rate-rows.tsv' INTO TABLE bulk_load_R\" (the archived rows, dumped in time order with SELECT * FROM samples ORDER BY updated_at, switch_id; bulk_load_R: a new CREATE TABLE ... LIKE samples)"
+cmd rate.insert "mariadb < rate-rows.sql (the same rows, one INSERT of 5,000 rows per statement, autocommit, into a new CREATE TABLE bulk_insert_R LIKE samples)"
+bulk_round 1
+archive_run a2
+bulk_round 2
+# Not a figure the issue asks for: the same with archive.batch_size 20000.
+archive_run b20000 TELEMETRYD_ARCHIVE__BATCH_SIZE=20000
+stop_broker
 rm -f "$OUT/rate-rows.sql"
 
 # ================================================================ 3. cpu
@@ -369,10 +403,13 @@ for r in $(seq "$CPU_ROUNDS"); do
         if [[ $arm == kafka ]]; then start_broker "broker-cpu-$r.log"; fi
         start_daemon "daemon-cpu-$arm-$r.log" "$CPU_SWITCHES" 1 "$([[ $arm == kafka ]] && echo kafka || echo none)"
         sleep "$CPU_WARMUP"
+        log "3. cpu: round $r, $arm, measuring"
+        "${HELPER[@]}" threads "$DAEMON_PID" "$OUT/threads-$arm-$r-before.json"
         t0=$(now) c0=$(cpu_s "$DAEMON_PID") b0=$(cpu_s "${BROKER_PID:-0}")
         d0=$(daemon_metric telemetryd_kafka_records_total outcome=delivered)
         sleep "$CPU_WINDOW"
         t1=$(now) c1=$(cpu_s "$DAEMON_PID") b1=$(cpu_s "${BROKER_PID:-0}")
+        "${HELPER[@]}" threads "$DAEMON_PID" "$OUT/threads-$arm-$r-after.json"
         d1=$(daemon_metric telemetryd_kafka_records_total outcome=delivered)
         fig "cpu.$arm.$r.window_s" "$(sub "$t1" "$t0")"
         fig "cpu.$arm.$r.cpu_s" "$(sub "$c1" "$c0")"
@@ -388,6 +425,7 @@ for r in $(seq "$CPU_ROUNDS"); do
         if [[ $arm == kafka ]]; then stop_broker; fi
     done
 done
+log "3. cpu: done"
 fig cpu_rounds "$rounds"
 cmd cpu.kafka "env $(daemon_env "$CPU_SWITCHES" 1 kafka) telemetryd; utime+stime of its process from /proc/PID/stat over $CPU_WINDOW s after $CPU_WARMUP s"
 cmd cpu.plain "env $(daemon_env "$CPU_SWITCHES" 1) telemetryd; the same window"
@@ -409,12 +447,14 @@ TO=$((END_MS / 1000))
 FROM=$((TO - 86400))
 HPATH="/telemetry/switch-42/latency_ms/history?from=$FROM&to=$TO&step=300"
 cmd history "env $(daemon_env "$HISTORY_SWITCHES" 10 none history) telemetryd; streaming.py histlat --n $HISTORY_REQUESTS --warmup 50 (sequential, one keep-alive connection) and wrk -t1 -c8 -d10s --latency, GET $HPATH"
+log "4. history: measuring"
 "${HELPER[@]}" histlat --port "$MET_PORT" --path "$HPATH" --n "$HISTORY_REQUESTS" --warmup 50 >"$OUT/history-latency.json"
 wrk -t1 -c8 -d10s --latency "http://127.0.0.1:$MET_PORT$HPATH" >"$OUT/history-wrk.txt"
 stop_daemon
 fig history.daemon_exit "$RC"
 
 # ================================================================ summary
+log "done"
 fig uptime_after "$(uptime)"
 fig runtime_s "$(sub "$(now)" "$BEGAN")"
 "${HELPER[@]}" report "$OUT" | tee "$OUT/summary.txt"

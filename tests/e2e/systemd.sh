@@ -3,7 +3,8 @@
 # systemd-nspawn (private network: only lo), installs the daemon with scripts/install.sh
 # --root, and checks the unit as systemd runs it: Type=notify readiness, request logs and
 # their journald priorities, Redis, restart after SIGKILL, the watchdog, a real Prometheus
-# scraping /metrics, a clean stop.
+# scraping /metrics, the archiver's unit (telemetryd-archive) streaming through a tansu
+# broker into the container's MariaDB, a clean stop.
 #
 # Needs root (debootstrap, nspawn, nsenter) and the Debian package mirror; installs
 # systemd-container and debootstrap with apt-get when missing. The container root is built
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 suite=bookworm
-packages=systemd,dbus,redis-server,curl,procps,iproute2,prometheus
+packages=systemd,dbus,redis-server,curl,procps,iproute2,prometheus,mariadb-server
 cache=${TELEMETRYD_E2E_ROOTFS:-/var/tmp/telemetryd-e2e-rootfs}
 stamp="$cache/.telemetryd-e2e-complete"
 stamp_content="debootstrap --variant=minbase --include=$packages $suite"
@@ -228,6 +229,11 @@ EOF
 echo 'ARGS="--config.file=/etc/prometheus/prometheus.yml --web.listen-address=127.0.0.1:9090"' \
     >"$root/etc/default/prometheus"
 chroot "$root" systemctl disable prometheus.service 2>&1 | details
+# The archive check's broker: the tansu scripts/test.sh builds (a Kafka-protocol broker; any
+# Kafka would do). MariaDB comes with the container root.
+tansu_bin=$(command -v tansu || echo /var/cache/telemetryd-tools/tansu/bin/tansu)
+install -m 0755 "$tansu_bin" "$root/usr/local/bin/tansu"
+chroot "$root" systemctl enable mariadb.service 2>&1 | details
 
 # --- Boot ---------------------------------------------------------------------------------
 
@@ -435,6 +441,78 @@ else
         "targets: $(ct curl -s --max-time 5 http://127.0.0.1:9090/api/v1/targets 2>&1 |
             grep -oE '"(scrapeUrl|health|lastError)":"([^"\\]|\\.)*"' | tr '\n' ' ')" \
         "$(ct journalctl -u prometheus --no-pager -q -o cat -n 15 2>&1)"
+fi
+
+# l. The archiver's own unit: the daemon streams to a broker, `systemctl start
+#    telemetryd-archive` returns after READY=1, rows arrive in MariaDB, the history route
+#    answers from them, a SIGKILLed archiver is restarted and goes on, and it stops cleanly.
+archive_prop() { ct systemctl show -p "$1" --value telemetryd-archive; }
+archive_journal() { ct journalctl -u telemetryd-archive --no-pager -q -o cat "$@"; }
+rows() { ct mariadb -N -B -e 'SELECT COUNT(*) FROM telemetry.samples' 2>/dev/null || echo 0; }
+archive_check="telemetryd-archive: Type=notify start, rows in MariaDB, history from them"
+rc=0 out="" rows_before=0
+ct systemd-run --unit=tansu /usr/local/bin/tansu broker --listener-url tcp://127.0.0.1:9092 \
+    --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine memory://tansu/ 2>&1 | details ||
+    rc=1
+broker_up() { ct tansu topic list --broker tcp://127.0.0.1:9092 >/dev/null 2>&1; }
+wait_for 30 "tansu to answer" broker_up || rc=1
+ct tansu topic create telemetry.samples --partitions 4 --broker tcp://127.0.0.1:9092 2>&1 | details ||
+    rc=1
+mariadb_up() { ct mariadb -e 'SELECT 1' >/dev/null 2>&1; }
+wait_for 60 "MariaDB to answer" mariadb_up || rc=1
+ct mariadb -e "CREATE DATABASE telemetry; CREATE USER 'telemetryd'@'%' IDENTIFIED BY 'e2e-pw';
+    GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON telemetry.* TO 'telemetryd'@'%';" \
+    2>&1 | details || rc=1
+cat >>"$root/etc/telemetryd/telemetry.yaml" <<'EOF'
+
+kafka:
+  brokers: [127.0.0.1:9092]
+history:
+  database: mysql://telemetryd@127.0.0.1:3306/telemetry
+  password: e2e-pw
+EOF
+[ "$rc" -ne 0 ] || out=$(ct timeout 60 systemctl restart telemetryd 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || out=$(ct timeout 60 systemctl start telemetryd-archive 2>&1) || rc=$?
+archived() { [ "$(rows)" -gt "$rows_before" ]; }
+history_from_database() {
+    ct curl -s --max-time 5 'http://127.0.0.1:8080/telemetry/switch-1/latency_ms/history' |
+        grep -qE '"points":\[\{.*"source":"database"'
+}
+if [ "$rc" -eq 0 ] && [ "$(archive_prop Type)" = notify ] &&
+    [ "$(archive_prop ActiveState)" = active ] &&
+    wait_for 60 "rows in telemetry.samples" archived &&
+    wait_for 30 "history of switch-1 from the database" history_from_database &&
+    archive_journal | grep -qF 'msg=Archiving. topic=telemetry.samples'; then
+    pass "$archive_check ($(rows) rows)"
+else
+    fail "$archive_check" "systemctl: exit status $rc ${out:+($out)}" \
+        "$(ct systemctl show -p Type,ActiveState,Result telemetryd-archive 2>&1)" \
+        "rows: $(rows)" "$(archive_journal -n 20 2>&1)" "$(journal_tail)"
+fi
+
+archive_check="telemetryd-archive: SIGKILL -> restarted by systemd, archiving again"
+main_before=$(archive_prop MainPID)
+ct kill -9 "$main_before" 2>&1 | details || true
+archive_restarted() {
+    [ "$(archive_prop NRestarts)" = 1 ] && [ "$(archive_prop ActiveState)" = active ]
+}
+if wait_for 30 "the archiver to be restarted" archive_restarted &&
+    rows_before=$(rows) && wait_for 60 "more rows after the restart" archived; then
+    pass "$archive_check (MainPID $main_before -> $(archive_prop MainPID), $(rows) rows)"
+else
+    fail "$archive_check" "$(ct systemctl show -p NRestarts,ActiveState,MainPID telemetryd-archive 2>&1)" \
+        "rows: $(rows) (before: $rows_before)" "$(archive_journal -n 20 2>&1)"
+fi
+
+archive_check="telemetryd-archive: systemctl stop: exit 0, inactive, msg=Stopped."
+rc=0
+out=$(ct timeout 60 systemctl stop telemetryd-archive 2>&1) || rc=$?
+if [ "$rc" -eq 0 ] && [ "$(archive_prop ActiveState)" = inactive ] &&
+    [ "$(archive_prop Result)" = success ] && archive_journal | grep -qx '.*msg=Stopped\.'; then
+    pass "$archive_check"
+else
+    fail "$archive_check" "systemctl stop exit status $rc ${out:+($out)}" \
+        "$(ct systemctl show -p ActiveState,Result telemetryd-archive 2>&1)" "$(archive_journal -n 10 2>&1)"
 fi
 
 # g. A clean stop: exit 0, inactive (not failed), and the daemon says it flushed everything.
