@@ -2,8 +2,8 @@
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
 # Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool,
-# logrotate, mariadb-server, cmake and the curl headers (rdkafka's bundled librdkafka) with
-# apt-get, schemathesis with pip, and the tansu Kafka broker with cargo.
+# logrotate and mariadb-server with apt-get, schemathesis with pip, and the tansu Kafka
+# broker with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +12,6 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v logrotate >/dev/null 2>&1 || missing+=(logrotate)
-command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-[ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -e /usr/include/curl/curl.h ] \
-    || missing+=(libcurl4-openssl-dev)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
