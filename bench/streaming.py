@@ -340,7 +340,9 @@ def report(outdir):
         except (KeyError, ValueError):
             return None
 
-    print(f"commit {fig.get('commit')}  dirty files: {fig.get('dirty_files') or 'none'}")
+    print(f"commit {fig.get('commit')} (working tree; uncommitted changes to: "
+          f"{fig.get('dirty_files') or 'none'}); binary {fig.get('binary')} "
+          f"sha256 {fig.get('binary_sha256')}")
     print(f"runtime {fig.get('runtime_s')} s; {fig.get('knobs')}\n")
     print("1. streaming + archive lag (now - oldest per-switch newest row), 1 s interval")
     print("| switches | lag median | lag max | 1st/2nd half median | rows/s archived "

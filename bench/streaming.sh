@@ -26,14 +26,14 @@
 # bench/out/streaming/ (bench/out is gitignored). The summary is printed at the end
 # (`python3 bench/streaming.py report bench/out/streaming` prints it again).
 # Knobs (environment, never TELEMETRYD_*, which the daemon would parse as config):
-#   BENCH_STREAM_SIZES="10000 20000 40000 80000 120000" BENCH_STREAM_WARMUP=20 BENCH_STREAM_WINDOW=30
+#   BENCH_STREAM_SIZES="10000 20000 40000 60000 80000" BENCH_STREAM_WARMUP=20 BENCH_STREAM_WINDOW=30
 #   BENCH_RATE_SECONDS=30 BENCH_CPU_SWITCHES=100000 BENCH_CPU_ROUNDS=2 BENCH_CPU_WARMUP=20
 #   BENCH_CPU_WINDOW=20 BENCH_HISTORY_REQUESTS=2000 BENCH_DB_BUFFER_POOL=2G
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=$ROOT/bench/out/streaming
-STREAM_SIZES=${BENCH_STREAM_SIZES:-"10000 20000 40000 80000 120000"}
+STREAM_SIZES=${BENCH_STREAM_SIZES:-"10000 20000 40000 60000 80000"}
 STREAM_WARMUP=${BENCH_STREAM_WARMUP:-20}
 STREAM_WINDOW=${BENCH_STREAM_WINDOW:-30}
 RATE_SWITCHES=10000
@@ -119,6 +119,7 @@ fig commit "$COMMIT"
 fig dirty_files "$DIRTY"
 fig dirty_sha "$DIRTY_SHA"
 fig binary "$BIN"
+fig binary_sha256 "$(sha256sum "$BIN" | cut -c1-16)"
 fig nproc "$(nproc)"
 fig cpu "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 fig uptime_before "$(uptime)"

@@ -95,13 +95,28 @@ impl ArchiveLoop {
             self.committed.clone(),
             self.metrics.clone(),
         ));
-        let mut batch = Batch::default();
+        // Two batches at most: one being written (then its offsets committed) while the
+        // next fills, so reading and decoding records overlap the database's work. Writes
+        // and commits stay one at a time, in order; a database that is away holds the
+        // filled batch and nothing more is read.
+        let mut filling = Batch::default();
+        let mut writing = Batch::default();
+        let mut written_first: Option<Instant> = None;
+        let mut stop_write = stop.clone();
         loop {
-            let (first, stopping) = self.fill(&mut batch, &mut stop).await;
-            if let Some(first) = first {
-                self.write(&mut batch, first, stopping, &mut stop).await;
-            }
+            let write = async {
+                if let Some(first) = written_first {
+                    self.write(&mut writing, first, false, &mut stop_write)
+                        .await;
+                }
+            };
+            let ((first, stopping), ()) = tokio::join!(self.fill(&mut filling, &mut stop), write);
+            std::mem::swap(&mut filling, &mut writing);
+            written_first = first;
             if stopping {
+                if let Some(first) = written_first {
+                    self.write(&mut writing, first, true, &mut stop_write).await;
+                }
                 break;
             }
         }

@@ -32,6 +32,9 @@ use crate::Config;
 use consume::ArchiveLoop;
 use metrics::ArchiveMetrics;
 
+/// Longest the stop waits for the consumer to leave its group.
+const LEAVE_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Why the archiver cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -148,6 +151,10 @@ impl Archiver {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.server.stop(true).await;
-        drop(self.consumer);
+        // Leaving the group waits for the broker; one that is gone must not hold the stop
+        // until systemd's SIGKILL. Past the budget the process exits with it unfinished.
+        let consumer = self.consumer;
+        let left = tokio::task::spawn_blocking(move || drop(consumer));
+        let _ = tokio::time::timeout(LEAVE_BUDGET, left).await;
     }
 }
