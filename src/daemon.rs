@@ -37,6 +37,8 @@ pub enum StartError {
     Kafka(#[from] KafkaSetupError),
     #[error("cannot set up the history database: {0}")]
     History(#[from] SqlError),
+    #[error("auth.tokens_file: {0}")]
+    Auth(String),
 }
 
 /// A started daemon: both listeners serving, every switch ticking.
@@ -113,7 +115,13 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let (mailbox, inbox) = actix::dev::channel::channel(MAILBOX_CAPACITY);
     let cache = Addr::<CacheActor>::new(mailbox);
     let (history, window) = history_source(&config, &log)?;
-    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, history, &log)?;
+    let gate = crate::auth::Gate::new(&config.auth)
+        .map_err(StartError::Auth)?
+        .map(std::sync::Arc::new);
+    if let Some(gate) = &gate {
+        info!(log, "Bearer tokens required."; "tokens" => gate.token_count());
+    }
+    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, history, gate, &log)?;
 
     // Every fallible step comes before the first thread starts, so an error leaves none behind.
     let writer_pool = store::pool(r)?;

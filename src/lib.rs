@@ -19,6 +19,9 @@
 //! [`http::openapi`] (the document and Swagger UI) and [`http::prometheus`] (`/metrics`:
 //! the switch series read from the cache, and the daemon's own metrics).
 //!
+//! In front of both listeners: [`auth`] (bearer tokens by their SHA-256, scopes, the
+//! routes left open), wired in as a middleware by [`http`].
+//!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message, and Redis's state as the writer and cache report it), [`store::health`]
 //! (one function per Redis state change: log, gauge, notify), [`metrics`] (the daemon's own
@@ -32,6 +35,7 @@
 #![deny(unsafe_code)]
 
 pub mod archive;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod daemon;

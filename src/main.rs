@@ -74,11 +74,58 @@ enum Command {
     /// Reads the samples from Kafka (kafka.topic, group archive.group) and writes each one
     /// into the database (history.database), until SIGTERM or SIGINT.
     Archive,
+    /// Bearer tokens for auth.tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum TokenCommand {
+    /// Prints a fresh random token, and the auth.tokens entry (its SHA-256) to configure.
+    /// The token itself is shown only here: the daemon keeps only its hash.
+    New {
+        /// Who will hold it (shown in logs and metrics): letters, digits, '.', '_', '-'.
+        name: String,
+        /// read (the telemetry routes, /metrics) or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
+}
+
+/// `telemetryd token new NAME`: needs no config.
+fn token_new(name: &str, scope: &str) -> ExitCode {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid || !matches!(scope, "read" | "admin") {
+        eprintln!(
+            "telemetryd: a token's name is 1 to 64 letters, digits, '.', '_' or '-', and its scope read or admin"
+        );
+        return ExitCode::from(2);
+    }
+    match telemetryd::auth::new_token() {
+        Ok((token, sha256)) => {
+            println!("token: {token}");
+            println!(
+                "# Give the token to {name}; put this under auth.tokens (the daemon keeps only the hash):"
+            );
+            println!("  - {{name: {name}, scope: {scope}, sha256: {sha256}}}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("telemetryd: cannot draw random bytes: {e}");
+            ExitCode::from(exit::START_FAILED)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     purge_freed_memory_at_once();
     let cli = Cli::parse();
+    if let Some(Command::Token(TokenCommand::New { name, scope })) = &cli.command {
+        return token_new(name, scope);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {

@@ -279,6 +279,7 @@ fn overlapping_listeners_are_rejected_by_check_config() {
                 ("TELEMETRYD_METRIC_SERVER__HOST", metric),
                 ("TELEMETRYD_GENERATOR_SERVER__PORT", &port),
                 ("TELEMETRYD_METRIC_SERVER__PORT", &port),
+                ("TELEMETRYD_AUTH__ALLOW_ANONYMOUS", "true"),
             ],
         );
         assert_eq!(code, 78, "{generator} {metric}: {stderr}");
@@ -800,4 +801,62 @@ async fn the_archiver_tells_systemd_ready_pings_its_watchdog_and_says_stopping()
     std::thread::spawn(move || while drain.recv(&mut [0u8; 4096]).is_ok() {});
     let exit = archiver.wait_exit_or_dump(Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0), "{}", archiver.stderr());
+}
+
+#[test]
+fn a_listener_beyond_loopback_without_tokens_exits_78_unless_anonymous_is_allowed() {
+    let (code, stderr) = with_config("metric_server: {host: 0.0.0.0}", &[]);
+    assert_eq!(code, 78, "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("auth.tokens:"))
+        .unwrap_or_else(|| panic!("no auth.tokens problem: {stderr}"));
+    assert!(
+        line.contains("metric_server listens on 0.0.0.0:8080"),
+        "{line}"
+    );
+    let (code, stderr) = with_config(
+        "metric_server: {host: 0.0.0.0}\nauth: {allow_anonymous: true}",
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[actix_web::test]
+async fn token_new_prints_a_token_whose_printed_hash_the_daemon_accepts() {
+    let (code, stdout, stderr) = run_command(binary(), &["token", "new", "grafana"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("a token line")
+        .to_string();
+    // The entry it prints is YAML for auth.tokens: loaded as such, it lets the token in.
+    let entry: String = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- {name:"))
+        .collect();
+    let yaml = format!("auth:\n  tokens:\n{entry}\n");
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let mut command = binary();
+    command.args(["--config", path.to_str().unwrap()]);
+    let mut daemon = DaemonProcess::builder(redis.port).command(command).start();
+    daemon.wait_serving().await;
+    let url = daemon.url(Listener::Metric, "/telemetry/switch-1");
+    let client = reqwest::Client::new();
+    let with = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(with.status().as_u16(), 200);
+    let without = client.get(&url).send().await.unwrap();
+    assert_eq!(without.status().as_u16(), 401);
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(10));
+    let logs = std::fs::read_to_string(daemon.log_path()).unwrap() + &daemon.stderr();
+    assert!(!logs.contains(&token), "the token in a log");
+    assert!(logs.contains("token=grafana"), "{logs}");
+    // Two runs, two tokens.
+    let (_, again, _) = run_command(binary(), &["token", "new", "grafana"], &[]);
+    assert!(!again.contains(&token));
 }

@@ -7,6 +7,7 @@
 //! reads the sources; `problem` and `secret` are the types they share.
 
 mod archive;
+mod auth;
 mod history;
 mod http;
 mod kafka;
@@ -24,6 +25,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use archive::ArchiveConfig;
+pub use auth::{AuthConfig, Scope, TokenConfig, parse_sha256};
 pub use history::{HistoryConfig, MAX_WINDOW, WINDOW_BYTES_PER_SAMPLE, check_database_url};
 pub use http::{HttpConfig, MIN_REQUEST_TIMEOUT_MS};
 pub use kafka::{COMPRESSIONS, KafkaConfig};
@@ -75,6 +77,8 @@ pub struct Config {
     pub history: HistoryConfig,
     /// `telemetryd archive`: Kafka to the database.
     pub archive: ArchiveConfig,
+    /// Bearer tokens and which routes stay open.
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             history: HistoryConfig::default(),
             archive: ArchiveConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -136,6 +141,7 @@ impl Config {
         self.kafka.validate(&mut problems);
         self.history.validate(&mut problems);
         self.archive.validate(&mut problems);
+        self.auth.validate(&mut problems);
 
         let written = |section: &str| {
             !reset
@@ -154,6 +160,27 @@ impl Config {
                      port, or addresses that do not cover each other"
                 ),
             ));
+        }
+        // Anyone who can reach a non-loopback address would read everything: only with
+        // tokens, or when the config says so.
+        if !self.auth.enabled() && !self.auth.allow_anonymous && written("auth") {
+            for (section, server) in [
+                ("generator_server", &self.generator_server),
+                ("metric_server", &self.metric_server),
+            ] {
+                if written(section)
+                    && let Ok(addr) = server.addr()
+                    && !addr.ip().is_loopback()
+                {
+                    problems.push(Problem::new(
+                        "auth.tokens",
+                        format!(
+                            "{section} listens on {addr}, beyond loopback, and no token is \
+                             configured: add auth.tokens, or set auth.allow_anonymous: true"
+                        ),
+                    ));
+                }
+            }
         }
         problems
     }
@@ -378,18 +405,18 @@ mod tests {
         ] {
             assert_eq!(
                 keys(&format!(
-                    "generator_server: {{host: {a}, port: 9000}}\nmetric_server: {{host: {b}, port: 9000}}"
+                    "generator_server: {{host: {a}, port: 9000}}\nmetric_server: {{host: {b}, port: 9000}}\nauth: {{allow_anonymous: true}}"
                 )),
                 ["metric_server.port"],
                 "{a} {b}"
             );
         }
         Config::from_yaml(
-            "generator_server: {host: 0.0.0.0, port: 0}\nmetric_server: {host: 127.0.0.1, port: 0}",
+            "generator_server: {host: 0.0.0.0, port: 0}\nmetric_server: {host: 127.0.0.1, port: 0}\nauth: {allow_anonymous: true}",
         )
         .unwrap();
         Config::from_yaml(
-            "generator_server: {host: 0.0.0.0, port: 9000}\nmetric_server: {host: '::1', port: 9000}",
+            "generator_server: {host: 0.0.0.0, port: 9000}\nmetric_server: {host: '::1', port: 9000}\nauth: {allow_anonymous: true}",
         )
         .unwrap();
     }

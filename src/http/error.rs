@@ -33,6 +33,14 @@ pub enum ApiError {
     NoHistory,
     #[error("the history database is unavailable")]
     HistoryUnavailable,
+    #[error("unauthorized")]
+    Unauthorized { reason: &'static str },
+    #[error("forbidden")]
+    Forbidden {
+        token: String,
+        needs: &'static str,
+        has: &'static str,
+    },
 }
 
 /// The methods every route answers.
@@ -46,6 +54,8 @@ impl ResponseError for ApiError {
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             _ => StatusCode::NOT_FOUND, // NoHistory too: the resource is not kept
         }
     }
@@ -80,10 +90,26 @@ impl ResponseError for ApiError {
                 json!({"error": error, "parameter": echo(parameter), "message": message})
             }
             ApiError::NoHistory | ApiError::HistoryUnavailable => json!({"error": error}),
+            ApiError::Unauthorized { reason } => json!({"error": error, "reason": reason}),
+            ApiError::Forbidden { token, needs, has } => json!({
+                "error": error, "token": token, "scope_needed": needs, "scope": has,
+            }),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::MethodNotAllowed { .. }) {
-            response.insert_header((header::ALLOW, ALLOWED_METHODS));
+        match self {
+            ApiError::MethodNotAllowed { .. } => {
+                response.insert_header((header::ALLOW, ALLOWED_METHODS));
+            }
+            // RFC 6750: which scheme, and that a token was given but is not valid.
+            ApiError::Unauthorized { reason } => {
+                let challenge = if reason.contains("not valid") {
+                    r#"Bearer realm="telemetryd", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="telemetryd""#
+                };
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            }
+            _ => {}
         }
         response.json(body)
     }

@@ -166,14 +166,29 @@ where
                     actix_web::body::BodySize::Sized(n) => n,
                     _ => 0,
                 };
-                // slog writes fields last-to-first: this reads `method path status bytes latency_us`.
-                info!(config.log, "HTTP request.";
-                    "latency_us" => elapsed.as_micros() as u64,
-                    "bytes" => bytes,
-                    "status" => status,
-                    "path" => path,
-                    "method" => %method,
-                    "listener" => config.listener);
+                // The name of the token the gate let it through with, never the token.
+                let token = actix_web::HttpMessage::extensions(res.request())
+                    .get::<crate::auth::Client>()
+                    .map(|c| c.name.clone());
+                // slog writes fields last-to-first: this reads `method path status bytes
+                // latency_us`, then `token` when one was shown.
+                match token {
+                    None => info!(config.log, "HTTP request.";
+                        "latency_us" => elapsed.as_micros() as u64,
+                        "bytes" => bytes,
+                        "status" => status,
+                        "path" => path,
+                        "method" => %method,
+                        "listener" => config.listener),
+                    Some(token) => info!(config.log, "HTTP request.";
+                        "token" => &*token,
+                        "latency_us" => elapsed.as_micros() as u64,
+                        "bytes" => bytes,
+                        "status" => status,
+                        "path" => path,
+                        "method" => %method,
+                        "listener" => config.listener),
+                }
             }
             Ok(res)
         })

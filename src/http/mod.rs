@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use actix::Addr;
 
+use crate::auth::{Gate, Refusal};
 use crate::cache::{CacheActor, CacheView};
 use crate::config::{Config, LogLevel};
 use conn::{Budget, Conn, Connections};
@@ -88,6 +89,7 @@ pub fn bind(
     cache: &Addr<CacheActor>,
     metrics: &Arc<Metrics>,
     history: Option<crate::history::Source>,
+    gate: Option<Arc<Gate>>,
     log: &Logger,
 ) -> Result<(Bound, Bound), BindError> {
     let shared = Shared {
@@ -96,6 +98,7 @@ pub fn bind(
         log: log.clone(),
         metrics: metrics.clone(),
         history,
+        gate,
     };
     let workers = [&config.generator_server, &config.metric_server].map(|server| {
         server.workers.unwrap_or_else(|| {
@@ -160,6 +163,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// Where history answers from; None: no history kept.
     history: Option<crate::history::Source>,
+    /// The bearer-token gate; None: no token configured, every route open.
+    gate: Option<Arc<Gate>>,
 }
 
 /// A listener whose socket is open but which does not serve yet.
@@ -247,6 +252,9 @@ fn bind_one(
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
             .app_data(web::Data::new(shared.history.clone()))
+            .app_data(web::Data::new(shared.gate.clone()))
+            // Inside the request log, which so logs the refusals and the token's name.
+            .wrap(actix_web::middleware::from_fn(auth_gate))
             .wrap(request_log.clone())
             .configure(routes)
             .configure(health::routes)
@@ -355,6 +363,47 @@ fn is_read(method: &actix_web::http::Method) -> bool {
         *method,
         actix_web::http::Method::GET | actix_web::http::Method::HEAD
     )
+}
+
+/// Lets a request through the gate (see [`crate::auth`]) or answers its 401/403; the
+/// client's token name goes on the request for the request log.
+async fn auth_gate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let checked = req
+        .app_data::<web::Data<Option<Arc<Gate>>>>()
+        .and_then(|gate| gate.as_ref().as_ref())
+        .map(|gate| {
+            let authorization = req.headers().get(actix_web::http::header::AUTHORIZATION);
+            gate.check(req.path(), authorization.map(|v| v.as_bytes()))
+        });
+    match checked {
+        None | Some(Ok(None)) => next.call(req).await,
+        Some(Ok(Some(client))) => {
+            req.extensions_mut().insert(client);
+            next.call(req).await
+        }
+        Some(Err(refusal)) => Err(ApiError::from(refusal).into()),
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::Missing => ApiError::Unauthorized {
+                reason: "a bearer token is required",
+            },
+            Refusal::Invalid => ApiError::Unauthorized {
+                reason: "the bearer token is not valid",
+            },
+            Refusal::Scope { token, needs, has } => ApiError::Forbidden {
+                token: token.to_string(),
+                needs: needs.name(),
+                has: has.name(),
+            },
+        }
+    }
 }
 
 /// The 404 for a path no route takes.
