@@ -108,7 +108,7 @@ def watermarks(o):
                       "end_offset_total": sum(ends.values())}))
 
 
-LAG_SQL = ("SELECT MIN(m), COUNT(*) FROM (SELECT MAX(updated_at) m FROM samples "
+LAG_SQL = ("SELECT MIN(m), COUNT(*), MAX(m) FROM (SELECT MAX(updated_at) m FROM samples "
            "GROUP BY switch_id) t")
 
 
@@ -130,8 +130,11 @@ def lagwatch(o):
         row = mariadb(o["socket"], LAG_SQL).split()
         took = time.time() - sent
         oldest, switches = (int(row[0]) if row[0] != "NULL" else None), int(row[1])
+        newest = int(row[2]) if row[2] != "NULL" else None
         lag = None if oldest is None else sent * 1000 - oldest
+        fresh = None if newest is None else sent * 1000 - newest
         samples.append({"t": round(sent - start, 3), "lag_ms": lag and round(lag, 1),
+                        "newest_age_ms": fresh and round(fresh, 1),
                         "switches": switches, "query_ms": round(took * 1000, 1)})
         next_at = start + k + 1
         time.sleep(max(0.0, next_at - time.time()))
@@ -147,6 +150,9 @@ def lagwatch(o):
         "first_half_median_ms": statistics.median(lags[:half]) if half else None,
         "second_half_median_ms": statistics.median(lags[half:]) if half else None,
         "switches_seen_min": min(s["switches"] for s in samples),
+        # the newest row of all: what the pipeline adds past the sampling interval
+        "newest_age_median_ms": statistics.median(
+            [s["newest_age_ms"] for s in samples if s["newest_age_ms"] is not None] or [0]),
         "query_ms_max": max(s["query_ms"] for s in samples),
     }
     with open(o["out"], "w") as f:
@@ -345,8 +351,8 @@ def report(outdir):
           f"sha256 {fig.get('binary_sha256')}")
     print(f"runtime {fig.get('runtime_s')} s; {fig.get('knobs')}\n")
     print("1. streaming + archive lag (now - oldest per-switch newest row), 1 s interval")
-    print("| switches | lag median | lag max | 1st/2nd half median | rows/s archived "
-          "| dropped | archiver CPU | daemon CPU | broker CPU | mariadbd CPU |")
+    print("| switches | lag median | lag max | 1st/2nd half median | newest row's age, median "
+          "| rows/s archived | dropped | archiver CPU | daemon CPU | broker CPU | mariadbd CPU |")
     for n in fig.get("stream_sizes", "").split():
         lag = read_json(os.path.join(outdir, f"lag-{n}.json")) or {}
         secs = num(f"stream.{n}.window_s") or float("nan")
@@ -358,7 +364,7 @@ def report(outdir):
 
         print(f"| {n} | {lag.get('median_ms')} | {lag.get('max_ms')} | "
               f"{lag.get('first_half_median_ms')} / {lag.get('second_half_median_ms')} | "
-              f"{rows / secs:.0f} | {fig.get(f'stream.{n}.dropped')} | {cpu('archiver')} | "
+              f"{lag.get('newest_age_median_ms')} | {rows / secs:.0f} | {fig.get(f'stream.{n}.dropped')} | {cpu('archiver')} | "
               f"{cpu('daemon')} | {cpu('broker')} | {cpu('mariadbd')} |")
     print()
     rec = num("rate.records")

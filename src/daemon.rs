@@ -115,13 +115,17 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let (mailbox, inbox) = actix::dev::channel::channel(MAILBOX_CAPACITY);
     let cache = Addr::<CacheActor>::new(mailbox);
     let (history, window) = history_source(&config, &log)?;
-    let gate = crate::auth::Gate::new(&config.auth)
+    let guard = crate::auth::Guard::new(&config.auth)
         .map_err(StartError::Auth)?
         .map(std::sync::Arc::new);
-    if let Some(gate) = &gate {
+    if let Some(gate) = guard.as_ref().and_then(|g| g.gate.as_ref()) {
         info!(log, "Bearer tokens required."; "tokens" => gate.token_count());
     }
-    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, history, gate, &log)?;
+    if guard.as_ref().is_some_and(|g| g.limiter.is_some()) {
+        info!(log, "Rate limit per client."; "rate_per_second" => config.auth.rate_per_second,
+            "burst" => config.auth.burst);
+    }
+    let (generator, metric) = http::bind(&config, &view, &cache, &metrics, history, guard, &log)?;
 
     // Every fallible step comes before the first thread starts, so an error leaves none behind.
     let writer_pool = store::pool(r)?;

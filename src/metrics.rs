@@ -45,6 +45,10 @@ pub struct DaemonMetrics {
     pub http_connection_limit: Family<ListenerLabels, Gauge>,
     /// Times each listener reached its connection limit and stopped accepting.
     pub http_connection_limit_reached: Family<ListenerLabels, Counter>,
+    /// Requests answered 429, by client: a token's name, or `anonymous`.
+    pub http_rate_limited: Family<[(&'static str, String); 1], Counter>,
+    /// Anonymous clients (source addresses) the rate limiter holds state for.
+    pub http_rate_limit_clients: Gauge,
 }
 
 impl Default for DaemonMetrics {
@@ -70,6 +74,8 @@ impl Default for DaemonMetrics {
             http_open_connections: Family::default(),
             http_connection_limit: Family::default(),
             http_connection_limit_reached: Family::default(),
+            http_rate_limited: Family::default(),
+            http_rate_limit_clients: Gauge::default(),
         }
     }
 }
@@ -152,6 +158,16 @@ impl DaemonMetrics {
             "telemetryd_kafka_records",
             "Samples by outcome on the way to Kafka: delivered, dropped (queue full, oldest first), failed",
             d.kafka_records.clone(),
+        );
+        registry.register(
+            "telemetryd_http_rate_limited",
+            "Requests answered 429 Too Many Requests, by client (token name or anonymous)",
+            d.http_rate_limited.clone(),
+        );
+        registry.register(
+            "telemetryd_http_rate_limit_clients",
+            "Anonymous clients (source addresses) the rate limiter holds state for",
+            d.http_rate_limit_clients.clone(),
         );
         registry.register(
             "telemetryd_kafka_up",

@@ -16,6 +16,8 @@ fn with_token(redis_port: u16) -> telemetryd::Config {
         name: "grafana".into(),
         scope: Scope::Read,
         sha256: telemetryd::auth::sha256_hex(READ_TOKEN.as_bytes()),
+        rate_per_second: None,
+        burst: None,
     }];
     c
 }
@@ -132,4 +134,136 @@ async fn tokens_from_a_file_are_accepted_like_those_of_the_config() {
         200
     );
     assert_eq!(get_with(&url, None).await.0, 401);
+}
+
+/// A daemon with two tokens: `hog` (5 requests a second, bursts of 5) and `calm` (the
+/// global 1,000 a second).
+fn two_clients(redis_port: u16) -> telemetryd::Config {
+    let mut c = config(redis_port, 3, 0.2);
+    c.auth.rate_per_second = 1000.0;
+    c.auth.burst = 1000;
+    c.auth.tokens = vec![
+        TokenConfig {
+            name: "hog".into(),
+            scope: Scope::Read,
+            sha256: telemetryd::auth::sha256_hex(b"tmd_hog"),
+            rate_per_second: Some(5.0),
+            burst: Some(5),
+        },
+        TokenConfig {
+            name: "calm".into(),
+            scope: Scope::Read,
+            sha256: telemetryd::auth::sha256_hex(b"tmd_calm"),
+            rate_per_second: None,
+            burst: None,
+        },
+    ];
+    c
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> u64 {
+    headers[name].to_str().unwrap().parse().unwrap()
+}
+
+#[actix_web::test]
+async fn a_client_over_its_limit_gets_429s_with_when_to_retry_and_another_is_not_touched() {
+    let redis = TestRedis::start();
+    let daemon = start(two_clients(redis.port), logging::discard()).await;
+    let url = format!("http://{}/telemetry/switch-1", daemon.metric_addr);
+    // Both at once: the hog 200 requests as fast as they go, the calm one 50.
+    let hog = {
+        let url = url.clone();
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..200 {
+                out.push(get_with(&url, Some("Bearer tmd_hog")).await);
+            }
+            out
+        }
+    };
+    let calm = {
+        let url = url.clone();
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..50 {
+                out.push(get_with(&url, Some("Bearer tmd_calm")).await);
+            }
+            out
+        }
+    };
+    let (hog, calm) = tokio::join!(hog, calm);
+    assert!(
+        calm.iter().all(|r| r.0 == 200),
+        "the calm client saw a refusal"
+    );
+    let refused: Vec<_> = hog.iter().filter(|r| r.0 == 429).collect();
+    let allowed = hog.iter().filter(|r| r.0 == 200).count();
+    assert!(refused.len() >= 150, "{} refused of 200", refused.len());
+    assert!(allowed >= 5, "its burst went through: {allowed}");
+    for (_, headers, body) in &refused {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"], "too many requests", "{body}");
+        assert!(
+            (1..=2).contains(&header(headers, "retry-after")),
+            "{headers:?}"
+        );
+        assert_eq!(header(headers, "ratelimit-limit"), 5);
+        assert_eq!(header(headers, "ratelimit-remaining"), 0);
+        assert!(header(headers, "ratelimit-reset") >= 1);
+    }
+    // Every limited answer says where its client stands.
+    let (_, headers, _) = &calm[49];
+    assert_eq!(header(headers, "ratelimit-limit"), 1000);
+    assert!(header(headers, "ratelimit-remaining") >= 900);
+
+    let metrics = get_with(
+        &format!("http://{}/metrics", daemon.metric_addr),
+        Some("Bearer tmd_calm"),
+    )
+    .await
+    .2;
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"telemetryd_http_rate_limited_total{client="hog"}"#
+        ),
+        Some(refused.len() as f64)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"telemetryd_http_rate_limited_total{client="calm"}"#
+        ),
+        None
+    );
+}
+
+#[actix_web::test]
+async fn without_tokens_each_address_is_limited_and_probes_never_are() {
+    let redis = TestRedis::start();
+    let mut c = config(redis.port, 2, 0.2);
+    c.auth.rate_per_second = 0.5;
+    c.auth.burst = 2;
+    let daemon = start(c, logging::discard()).await;
+    let url = format!("http://{}/counters", daemon.generator_addr);
+    let statuses: Vec<u16> = futures_util::future::join_all((0..4).map(|_| get_with(&url, None)))
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    for _ in 0..20 {
+        let probe = get_with(&format!("http://{}/healthz", daemon.generator_addr), None).await;
+        assert_eq!(probe.0, 200);
+        assert!(!probe.1.contains_key("ratelimit-limit"));
+    }
 }

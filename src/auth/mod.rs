@@ -3,12 +3,40 @@
 //! or it gets a JSON 401 (`WWW-Authenticate: Bearer`) or 403. Only hashes are held: the
 //! daemon never sees a token except in the request that carries it, and logs only names.
 
+pub mod limit;
+
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{AuthConfig, Scope, parse_sha256};
+
+/// Everything in front of the routes: the token gate and the rate limiter, each when
+/// configured.
+pub struct Guard {
+    pub gate: Option<Gate>,
+    pub limiter: Option<limit::Limiter>,
+}
+
+impl Guard {
+    /// The guard of `config`; None when there are neither tokens nor a rate limit.
+    pub fn new(config: &AuthConfig) -> Result<Option<Guard>, String> {
+        let gate = Gate::new(config)?;
+        let tokens = if config.enabled() {
+            config.all_tokens()?
+        } else {
+            Vec::new()
+        };
+        let limiter = limit::Limiter::new(config, &tokens);
+        Ok((gate.is_some() || limiter.is_some()).then_some(Guard { gate, limiter }))
+    }
+
+    /// Whether `path` is a probe's (`/healthz`, `/readyz`), which no limit applies to.
+    pub fn is_probe(path: &str) -> bool {
+        matches!(path, "/healthz" | "/readyz")
+    }
+}
 
 /// A configured token, as the gate holds it.
 struct Known {
@@ -165,11 +193,15 @@ mod tests {
                     name: "grafana".into(),
                     scope: Scope::Read,
                     sha256: sha256_hex(b"read-token"),
+                    rate_per_second: None,
+                    burst: None,
                 },
                 TokenConfig {
                     name: "ops".into(),
                     scope: Scope::Admin,
                     sha256: sha256_hex(b"admin-token"),
+                    rate_per_second: None,
+                    burst: None,
                 },
             ],
             open_health,

@@ -35,6 +35,12 @@ pub struct TokenConfig {
     pub scope: Scope,
     /// The SHA-256 of the token, 64 hex digits (`telemetryd token new NAME` prints it).
     pub sha256: String,
+    /// This token's own rate (requests per second), instead of `auth.rate_per_second`.
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+    /// This token's own burst, instead of `auth.burst`.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// Authentication of both listeners.
@@ -52,6 +58,14 @@ pub struct AuthConfig {
     pub open_metrics: bool,
     /// A listener on an address other than loopback may serve without tokens.
     pub allow_anonymous: bool,
+    /// Requests per second each client may make on average (per token, or per source
+    /// address without one); 0: no rate limit.
+    pub rate_per_second: f64,
+    /// Requests a client may make at once above that rate.
+    pub burst: u32,
+    /// Most source addresses the limiter keeps state for; beyond it, new addresses share
+    /// one bucket until old ones are forgotten.
+    pub max_clients: usize,
 }
 
 impl Default for AuthConfig {
@@ -62,6 +76,9 @@ impl Default for AuthConfig {
             open_health: true,
             open_metrics: false,
             allow_anonymous: false,
+            rate_per_second: 0.0,
+            burst: 100,
+            max_clients: 100_000,
         }
     }
 }
@@ -93,6 +110,16 @@ impl AuthConfig {
 
     /// This section's checks.
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        check_rate("auth.rate_per_second", self.rate_per_second, true, problems);
+        if self.burst == 0 {
+            problems.push(Problem::new("auth.burst", "must be at least 1, got 0"));
+        }
+        if !(1..=10_000_000).contains(&self.max_clients) {
+            problems.push(Problem::new(
+                "auth.max_clients",
+                format!("must be 1 to 10000000, got {}", self.max_clients),
+            ));
+        }
         let tokens = match self.all_tokens() {
             Ok(tokens) => tokens,
             Err(why) => {
@@ -118,6 +145,15 @@ impl AuthConfig {
                     format!("{:?} is given to two tokens", t.name),
                 ));
             }
+            if let Some(rate) = t.rate_per_second {
+                check_rate(&format!("{key}.rate_per_second"), rate, false, problems);
+            }
+            if t.burst == Some(0) {
+                problems.push(Problem::new(
+                    format!("{key}.burst"),
+                    "must be at least 1, got 0",
+                ));
+            }
             if parse_sha256(&t.sha256).is_none() {
                 // Never the value: it may be a token pasted by mistake.
                 problems.push(Problem::new(
@@ -131,6 +167,22 @@ impl AuthConfig {
                 ));
             }
         }
+    }
+}
+
+/// A rate: finite, positive (or 0 where 0 means no limit), at most a million a second.
+fn check_rate(key: &str, rate: f64, zero_is_off: bool, problems: &mut Vec<Problem>) {
+    let ok = rate.is_finite() && rate <= 1e6 && (rate > 0.0 || (zero_is_off && rate == 0.0));
+    if !ok {
+        let floor = if zero_is_off {
+            "0 (no limit)"
+        } else {
+            "above 0"
+        };
+        problems.push(Problem::new(
+            key,
+            format!("must be {floor} to 1000000 requests per second, got {rate}"),
+        ));
     }
 }
 
@@ -164,6 +216,8 @@ mod tests {
             name: name.into(),
             scope: Scope::Read,
             sha256: sha256.into(),
+            rate_per_second: None,
+            burst: None,
         }
     }
 

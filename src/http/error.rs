@@ -35,6 +35,10 @@ pub enum ApiError {
     HistoryUnavailable,
     #[error("unauthorized")]
     Unauthorized { reason: &'static str },
+    #[error("too many requests")]
+    TooManyRequests {
+        limited: crate::auth::limit::Limited,
+    },
     #[error("forbidden")]
     Forbidden {
         token: String,
@@ -56,6 +60,7 @@ impl ResponseError for ApiError {
             ApiError::HistoryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::NOT_FOUND, // NoHistory too: the resource is not kept
         }
     }
@@ -91,6 +96,11 @@ impl ResponseError for ApiError {
             }
             ApiError::NoHistory | ApiError::HistoryUnavailable => json!({"error": error}),
             ApiError::Unauthorized { reason } => json!({"error": error, "reason": reason}),
+            ApiError::TooManyRequests { limited } => json!({
+                "error": error,
+                "retry_after_seconds": limited.retry_after_s,
+                "limit": limited.standing.limit,
+            }),
             ApiError::Forbidden { token, needs, has } => json!({
                 "error": error, "token": token, "scope_needed": needs, "scope": has,
             }),
@@ -110,6 +120,11 @@ impl ResponseError for ApiError {
                 response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             _ => {}
+        }
+        if let ApiError::TooManyRequests { limited } = self {
+            let mut built = response.json(body);
+            super::limited_headers(built.headers_mut(), limited);
+            return built;
         }
         response.json(body)
     }

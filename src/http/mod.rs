@@ -38,7 +38,8 @@ use std::sync::Arc;
 
 use actix::Addr;
 
-use crate::auth::{Gate, Refusal};
+use crate::auth::limit::{Limited, Standing};
+use crate::auth::{Guard, Refusal};
 use crate::cache::{CacheActor, CacheView};
 use crate::config::{Config, LogLevel};
 use conn::{Budget, Conn, Connections};
@@ -89,7 +90,7 @@ pub fn bind(
     cache: &Addr<CacheActor>,
     metrics: &Arc<Metrics>,
     history: Option<crate::history::Source>,
-    gate: Option<Arc<Gate>>,
+    guard: Option<Arc<Guard>>,
     log: &Logger,
 ) -> Result<(Bound, Bound), BindError> {
     let shared = Shared {
@@ -98,7 +99,7 @@ pub fn bind(
         log: log.clone(),
         metrics: metrics.clone(),
         history,
-        gate,
+        guard,
     };
     let workers = [&config.generator_server, &config.metric_server].map(|server| {
         server.workers.unwrap_or_else(|| {
@@ -163,8 +164,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// Where history answers from; None: no history kept.
     history: Option<crate::history::Source>,
-    /// The bearer-token gate; None: no token configured, every route open.
-    gate: Option<Arc<Gate>>,
+    /// The bearer-token gate and the rate limiter; None: neither configured.
+    guard: Option<Arc<Guard>>,
 }
 
 /// A listener whose socket is open but which does not serve yet.
@@ -252,7 +253,7 @@ fn bind_one(
             .app_data(web::Data::new(shared.cache.clone()))
             .app_data(web::Data::new(shared.metrics.clone()))
             .app_data(web::Data::new(shared.history.clone()))
-            .app_data(web::Data::new(shared.gate.clone()))
+            .app_data(web::Data::new(shared.guard.clone()))
             // Inside the request log, which so logs the refusals and the token's name.
             .wrap(actix_web::middleware::from_fn(auth_gate))
             .wrap(request_log.clone())
@@ -365,27 +366,80 @@ fn is_read(method: &actix_web::http::Method) -> bool {
     )
 }
 
-/// Lets a request through the gate (see [`crate::auth`]) or answers its 401/403; the
-/// client's token name goes on the request for the request log.
+/// Lets a request through the gate and the rate limiter (see [`crate::auth`]) or answers
+/// its 401, 403 or 429; the client's token name goes on the request for the request log,
+/// and a limited answer carries the client's standing.
 async fn auth_gate(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let checked = req
-        .app_data::<web::Data<Option<Arc<Gate>>>>()
-        .and_then(|gate| gate.as_ref().as_ref())
-        .map(|gate| {
+    let Some(guard) = req
+        .app_data::<web::Data<Option<Arc<Guard>>>>()
+        .and_then(|g| g.as_ref().clone())
+    else {
+        return next.call(req).await;
+    };
+    let client = match &guard.gate {
+        Some(gate) => {
             let authorization = req.headers().get(actix_web::http::header::AUTHORIZATION);
             gate.check(req.path(), authorization.map(|v| v.as_bytes()))
-        });
-    match checked {
-        None | Some(Ok(None)) => next.call(req).await,
-        Some(Ok(Some(client))) => {
-            req.extensions_mut().insert(client);
-            next.call(req).await
+                .map_err(ApiError::from)?
         }
-        Some(Err(refusal)) => Err(ApiError::from(refusal).into()),
+        None => None,
+    };
+    let standing = match &guard.limiter {
+        Some(limiter) if !Guard::is_probe(req.path()) => {
+            let name = client.as_ref().map(|c| &*c.name);
+            let peer = req.peer_addr().map(|a| a.ip());
+            let checked = limiter.check(name, peer);
+            if let Some(metrics) = req.app_data::<web::Data<Arc<Metrics>>>() {
+                if limiter.checks() % 1024 == 0 {
+                    metrics
+                        .daemon
+                        .http_rate_limit_clients
+                        .set(limiter.clients() as i64);
+                }
+                if checked.is_err() {
+                    let who = name.unwrap_or("anonymous").to_string();
+                    metrics
+                        .daemon
+                        .http_rate_limited
+                        .get_or_create(&[("client", who)])
+                        .inc();
+                }
+            }
+            Some(checked.map_err(|limited| ApiError::TooManyRequests { limited })?)
+        }
+        _ => None,
+    };
+    if let Some(client) = client {
+        req.extensions_mut().insert(client);
     }
+    let mut res = next.call(req).await?;
+    if let Some(standing) = standing {
+        rate_limit_headers(res.headers_mut(), &standing);
+    }
+    Ok(res)
+}
+
+/// The draft's three headers of a client's standing.
+pub(crate) fn rate_limit_headers(headers: &mut actix_web::http::header::HeaderMap, s: &Standing) {
+    for (name, value) in [
+        ("ratelimit-limit", s.limit as u64),
+        ("ratelimit-remaining", s.remaining as u64),
+        ("ratelimit-reset", s.reset_s),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}
+
+/// A refused request's headers: its standing and when to come back.
+pub(crate) fn limited_headers(headers: &mut actix_web::http::header::HeaderMap, l: &Limited) {
+    rate_limit_headers(headers, &l.standing);
+    headers.insert(
+        actix_web::http::header::RETRY_AFTER,
+        HeaderValue::from(l.retry_after_s),
+    );
 }
 
 impl From<Refusal> for ApiError {
