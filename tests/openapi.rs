@@ -8,17 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-/// The binary serving 5 switches, once both listeners are ready.
-async fn start_binary(redis_port: u16) -> DaemonProcess {
-    let daemon = DaemonProcess::builder(redis_port)
-        .switches(5)
-        .interval(1.0)
-        .env("TELEMETRYD_LOGGING__LEVEL", "WARNING")
-        .start();
-    daemon.wait_ready().await;
-    daemon
-}
-
 #[actix_web::test]
 async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
     let redis = TestRedis::start();
@@ -53,6 +42,20 @@ async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
             "updated_at"
         ])
     );
+    // The bearer scheme, and the gate's and the limiter's answers on every operation.
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let responses = item["get"]["responses"].as_object().unwrap();
+        let probe = path == "/healthz" || path == "/readyz";
+        for status in ["401", "403", "429"] {
+            let want = !(probe && status == "429");
+            assert_eq!(responses.contains_key(status), want, "{path} {status}");
+        }
+        assert!(item["get"]["security"].is_array(), "{path}");
+    }
 
     let docs = get(&format!("{base}/docs/")).await;
     assert_eq!(docs.status, 200);
@@ -78,15 +81,51 @@ async fn openapi_json_describes_every_route_and_swagger_ui_is_served() {
 }
 
 #[actix_web::test]
-async fn schemathesis_with_every_check_finds_no_failure() {
+async fn schemathesis_with_every_check_and_a_token_finds_no_failure() {
     let redis = TestRedis::start();
-    let daemon = start_binary(redis.port).await;
-    let spec = daemon.url(Listener::Metric, "/openapi.json");
+    // A daemon with a bearer token, as one exposed beyond loopback runs: schemathesis sends
+    // the token, and its ignored_auth check asks without one (a 401 is what it wants).
+    const TOKEN: &str = "tmd_schemathesis-token";
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("auth.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "auth:\n  tokens:\n    - {{name: schemathesis, scope: read, sha256: {}}}\n",
+            telemetryd::auth::sha256_hex(TOKEN.as_bytes())
+        ),
+    )
+    .unwrap();
+    let mut command = binary();
+    command.args(["--config", config.to_str().unwrap()]);
+    let daemon = DaemonProcess::builder(redis.port)
+        .command(command)
+        .switches(5)
+        .interval(1.0)
+        .env("TELEMETRYD_LOGGING__LEVEL", "WARNING")
+        .start();
+    daemon.wait_serving().await;
+    let document = reqwest::Client::new()
+        .get(daemon.url(Listener::Metric, "/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(document.status().as_u16(), 200);
+    let spec = dir.path().join("openapi.json");
+    std::fs::write(&spec, document.text().await.unwrap()).unwrap();
+    let spec = spec.to_str().unwrap().to_string();
+    let base = daemon.url(Listener::Metric, "");
+    let header = format!("Authorization: Bearer {TOKEN}");
     let run = |extra: &[&str]| {
         let out = Command::new(schemathesis())
             .args([
                 "run",
                 &spec,
+                "--url",
+                &base,
+                "--header",
+                &header,
                 "--checks",
                 "all",
                 "--seed",

@@ -29,9 +29,80 @@ use super::{read, routes};
         super::health::healthz,
         super::health::readyz,
     ),
-    components(schemas(SwitchMetrics, Fabric, MetricValue, MetricName, ErrorBody, Health))
+    components(schemas(SwitchMetrics, Fabric, MetricValue, MetricName, ErrorBody, Health)),
+    modifiers(&AccessControl)
 )]
 pub struct ApiDoc;
+
+/// The bearer scheme (`auth.tokens`), and the answers of the gate and the rate limiter on
+/// every operation: probes need no token unless `auth.open_health` is false.
+struct AccessControl;
+
+impl utoipa::Modify for AccessControl {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+        };
+        use utoipa::openapi::{RefOr, Response};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some(
+            "A token of auth.tokens (telemetryd token new NAME); none needed when no token is \
+             configured"
+                .into(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let error = |description: &str| {
+            let body = utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                .build();
+            RefOr::T(
+                utoipa::openapi::ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", body)
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let Some(op) = item.get.as_mut() else {
+                continue;
+            };
+            let probe = matches!(path.as_str(), routes::HEALTHZ | routes::READYZ);
+            let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+            // A probe is open by default: no requirement, or the token.
+            op.security = Some(if probe {
+                vec![SecurityRequirement::default(), bearer]
+            } else {
+                vec![bearer]
+            });
+            let answers: [(&str, RefOr<Response>); 3] = [
+                (
+                    "401",
+                    error(
+                        "No bearer token, or one that is not configured (WWW-Authenticate: Bearer)",
+                    ),
+                ),
+                (
+                    "403",
+                    error("The token's scope is not enough for this route"),
+                ),
+                (
+                    "429",
+                    error("Over the client's rate limit; Retry-After says when to come back"),
+                ),
+            ];
+            for (status, answer) in answers {
+                if probe && status == "429" {
+                    continue;
+                }
+                op.responses
+                    .responses
+                    .entry(status.into())
+                    .or_insert(answer);
+            }
+        }
+    }
+}
 
 /// The document, rendered once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
