@@ -80,6 +80,15 @@ async fn a_read_token_opens_every_route_and_no_token_or_a_wrong_one_gets_a_json_
         .filter(|f| f.get("status").map(String::as_str) == Some("200"))
         .collect();
     assert!(!granted.is_empty(), "{text}");
+    // Refusals are logged as any answer is, without a token name.
+    let refused: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains(r#"msg="HTTP request.""#))
+        .map(logfmt)
+        .filter(|f| f.get("status").map(String::as_str) == Some("401"))
+        .collect();
+    assert!(refused.len() >= 10, "{text}");
+    assert!(refused.iter().all(|f| !f.contains_key("token")), "{text}");
     assert!(granted.iter().all(|f| f["token"] == "grafana"), "{text}");
     assert!(!text.contains(READ_TOKEN), "a token in the log");
     assert!(

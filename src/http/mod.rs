@@ -371,19 +371,28 @@ fn is_read(method: &actix_web::http::Method) -> bool {
 /// and a limited answer carries the client's standing.
 async fn auth_gate(
     req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    // Answered here, not returned as errors: the request log and the request metrics,
+    // outside this middleware, see a refusal as the response it is.
+    let refuse = |req: actix_web::dev::ServiceRequest, error: ApiError| {
+        Ok(req
+            .into_response(actix_web::ResponseError::error_response(&error))
+            .map_into_right_body())
+    };
     let Some(guard) = req
         .app_data::<web::Data<Option<Arc<Guard>>>>()
         .and_then(|g| g.as_ref().clone())
     else {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_left_body());
     };
     let client = match &guard.gate {
         Some(gate) => {
             let authorization = req.headers().get(actix_web::http::header::AUTHORIZATION);
-            gate.check(req.path(), authorization.map(|v| v.as_bytes()))
-                .map_err(ApiError::from)?
+            match gate.check(req.path(), authorization.map(|v| v.as_bytes())) {
+                Ok(client) => client,
+                Err(refusal) => return refuse(req, refusal.into()),
+            }
         }
         None => None,
     };
@@ -408,7 +417,10 @@ async fn auth_gate(
                         .inc();
                 }
             }
-            Some(checked.map_err(|limited| ApiError::TooManyRequests { limited })?)
+            match checked {
+                Ok(standing) => Some(standing),
+                Err(limited) => return refuse(req, ApiError::TooManyRequests { limited }),
+            }
         }
         _ => None,
     };
@@ -419,7 +431,7 @@ async fn auth_gate(
     if let Some(standing) = standing {
         rate_limit_headers(res.headers_mut(), &standing);
     }
-    Ok(res)
+    Ok(res.map_into_left_body())
 }
 
 /// The draft's three headers of a client's standing.
