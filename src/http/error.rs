@@ -147,6 +147,23 @@ mod tests {
     use super::*;
     use actix_web::body::to_bytes;
 
+    #[actix_web::test]
+    async fn a_scope_too_small_is_a_403_naming_the_token_and_both_scopes() {
+        let e = ApiError::Forbidden {
+            token: "grafana".into(),
+            needs: "admin",
+            has: "read",
+        };
+        assert_eq!(
+            body(e).await,
+            (
+                StatusCode::FORBIDDEN,
+                r#"{"error":"forbidden","scope":"read","scope_needed":"admin","token":"grafana"}"#
+                    .to_string()
+            )
+        );
+    }
+
     async fn body(e: ApiError) -> (StatusCode, String) {
         let r = e.error_response();
         (
