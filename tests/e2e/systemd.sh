@@ -223,6 +223,8 @@ global:
   evaluation_interval: 1s
 scrape_configs:
   - job_name: telemetryd
+    authorization:
+      credentials: tmd_e2e-prometheus-token
     static_configs:
       - targets: ['127.0.0.1:8080']
 EOF
@@ -424,7 +426,38 @@ prometheus_scraped() {
     grep -qF '"status":"success"' <<<"$up_json" &&
         grep -qE '"value":\[[0-9.e+]+,"1"\]' <<<"$up_json"
 }
-prometheus_check='Prometheus scrapes 127.0.0.1:8080/metrics: telemetry_latency_seconds of switch-0..4, up{job="telemetryd"} == 1'
+# i0. Tokens from a systemd credential (LoadCredential=, the README's drop-in): /metrics
+#     then needs a token, which Prometheus sends (authorization: in its scrape job).
+token_hash=$(printf %s tmd_e2e-prometheus-token | sha256sum | cut -d' ' -f1)
+printf -- '- {name: prometheus, scope: read, sha256: %s}\n' "$token_hash" \
+    >"$root/etc/telemetryd/tokens.yaml"
+chmod 0600 "$root/etc/telemetryd/tokens.yaml"
+mkdir -p "$root/etc/systemd/system/telemetryd.service.d"
+cat >"$root/etc/systemd/system/telemetryd.service.d/credentials.conf" <<'EOF'
+[Service]
+LoadCredential=tokens:/etc/telemetryd/tokens.yaml
+Environment=TELEMETRYD_AUTH__TOKENS_FILE=%d/tokens
+EOF
+ct systemctl daemon-reload
+rc=0 out=""
+out=$(ct timeout 60 systemctl restart telemetryd 2>&1) || rc=$?
+anonymous=$(http_code http://127.0.0.1:8080/metrics)
+with_token=$(ct curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H 'Authorization: Bearer tmd_e2e-prometheus-token' http://127.0.0.1:8080/metrics || true)
+# Read whole, then searched: `grep -q` would stop reading early, and under pipefail the
+# SIGPIPE of journalctl would fail the pipeline.
+journal=$(unit_journal 2>&1 || true)
+if [ "$rc" -eq 0 ] && [ "$anonymous" = 401 ] && [ "$with_token" = 200 ] &&
+    grep -qF 'msg="Bearer tokens required." tokens=1' <<<"$journal" &&
+    ! grep -qF tmd_e2e-prometheus-token <<<"$journal"; then
+    pass "tokens from a systemd credential: /metrics 401 without a token, 200 with it, none logged"
+else
+    fail "tokens from a systemd credential: /metrics 401 without a token, 200 with it" \
+        "systemctl restart: exit status $rc ${out:+($out)}" \
+        "GET /metrics: $anonymous without a token, $with_token with it" "$(journal_tail)"
+fi
+
+prometheus_check='Prometheus scrapes 127.0.0.1:8080/metrics with its token: telemetry_latency_seconds of switch-0..4, up{job="telemetryd"} == 1'
 rc=0 out=""
 promtool=$(ct promtool check config /etc/prometheus/prometheus.yml 2>&1) || rc=$?
 [ "$rc" -ne 0 ] || out=$(ct timeout 60 systemctl start prometheus 2>&1) || rc=$?
@@ -442,6 +475,10 @@ else
             grep -oE '"(scrapeUrl|health|lastError)":"([^"\\]|\\.)*"' | tr '\n' ' ')" \
         "$(ct journalctl -u prometheus --no-pager -q -o cat -n 15 2>&1)"
 fi
+
+# The later checks read without a token.
+rm -f "$root/etc/systemd/system/telemetryd.service.d/credentials.conf"
+ct systemctl daemon-reload
 
 # l. The archiver's own unit: the daemon streams to a broker, `systemctl start
 #    telemetryd-archive` returns after READY=1, rows arrive in MariaDB, the history route
@@ -482,7 +519,7 @@ if [ "$rc" -eq 0 ] && [ "$(archive_prop Type)" = notify ] &&
     [ "$(archive_prop ActiveState)" = active ] &&
     wait_for 60 "rows in telemetry.samples" archived &&
     wait_for 30 "history of switch-1 from the database" history_from_database &&
-    archive_journal | grep -qF 'msg=Archiving. topic=telemetry.samples'; then
+    grep -qF 'msg=Archiving. topic=telemetry.samples' <<<"$(archive_journal 2>&1)"; then
     pass "$archive_check ($(rows) rows)"
 else
     fail "$archive_check" "systemctl: exit status $rc ${out:+($out)}" \
@@ -508,7 +545,7 @@ archive_check="telemetryd-archive: systemctl stop: exit 0, inactive, msg=Stopped
 rc=0
 out=$(ct timeout 60 systemctl stop telemetryd-archive 2>&1) || rc=$?
 if [ "$rc" -eq 0 ] && [ "$(archive_prop ActiveState)" = inactive ] &&
-    [ "$(archive_prop Result)" = success ] && archive_journal | grep -qx '.*msg=Stopped\.'; then
+    [ "$(archive_prop Result)" = success ] && grep -qx '.*msg=Stopped\.' <<<"$(archive_journal 2>&1)"; then
     pass "$archive_check"
 else
     fail "$archive_check" "systemctl stop exit status $rc ${out:+($out)}" \
