@@ -52,6 +52,7 @@ pub mod store;
 pub mod stream;
 pub mod systemd;
 pub mod threads;
+pub mod tls;
 
 pub use config::Config;
 pub use daemon::{RunningDaemon, StartError, run};

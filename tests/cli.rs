@@ -860,3 +860,25 @@ async fn token_new_prints_a_token_whose_printed_hash_the_daemon_accepts() {
     let (_, again, _) = run_command(binary(), &["token", "new", "grafana"], &[]);
     assert!(!again.contains(&token));
 }
+
+#[test]
+fn a_listener_with_a_missing_certificate_or_no_key_is_a_config_error() {
+    let (code, stderr) = with_config(
+        "metric_server: {tls_cert: /nonexistent/cert.pem, tls_key: /nonexistent/key.pem}",
+        &[],
+    );
+    assert_eq!(code, 78, "{stderr}");
+    assert_eq!(
+        problem_keys(&stderr),
+        ["metric_server.tls_cert"],
+        "{stderr}"
+    );
+    assert!(stderr.contains("/nonexistent/cert.pem"), "{stderr}");
+    let (code, stderr) = with_config("generator_server: {tls_cert: /etc/hostname}", &[]);
+    assert_eq!(code, 78, "{stderr}");
+    assert_eq!(
+        problem_keys(&stderr),
+        ["generator_server.tls_key"],
+        "{stderr}"
+    );
+}

@@ -18,6 +18,12 @@ pub struct ServerConfig {
     /// Worker threads for this listener; defaults to the number of CPU cores.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// PEM certificate chain; with `tls_key` the listener speaks HTTPS only.
+    #[serde(default)]
+    pub tls_cert: Option<String>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<String>,
 }
 
 impl ServerConfig {
@@ -27,7 +33,14 @@ impl ServerConfig {
             host: "127.0.0.1".into(),
             port,
             workers: None,
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+
+    /// The TLS files, when both are set.
+    pub fn tls(&self) -> Option<(&str, &str)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
     }
 
     /// The socket address to bind.
@@ -45,6 +58,22 @@ impl ServerConfig {
                     self.host
                 ),
             ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                if let Err(why) = crate::tls::server_config(cert.as_ref(), key.as_ref()) {
+                    problems.push(Problem::new(format!("{section}.tls_cert"), why));
+                }
+            }
+            (Some(_), None) => problems.push(Problem::new(
+                format!("{section}.tls_key"),
+                "must be set with tls_cert",
+            )),
+            (None, Some(_)) => problems.push(Problem::new(
+                format!("{section}.tls_cert"),
+                "must be set with tls_key",
+            )),
         }
         if self.workers == Some(0) {
             problems.push(Problem::new(
@@ -124,9 +153,18 @@ mod tests {
             host: "not-an-ip".into(),
             port: 1,
             workers: Some(0),
+            tls_cert: Some("/nonexistent/cert.pem".into()),
+            tls_key: None,
         }
         .validate("metric_server", &mut problems);
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["metric_server.host", "metric_server.workers"]);
+        assert_eq!(
+            keys,
+            [
+                "metric_server.host",
+                "metric_server.tls_key",
+                "metric_server.workers"
+            ]
+        );
     }
 }

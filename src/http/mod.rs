@@ -246,56 +246,90 @@ fn bind_one(
     );
     let builder = actix_server::Server::build();
     let graceful = builder.graceful_shutdown_signal();
-    // Called once per worker, on the worker's thread.
-    let service = move || {
-        let app = App::new()
-            .app_data(web::Data::new(shared.view.clone()))
-            .app_data(web::Data::new(shared.cache.clone()))
-            .app_data(web::Data::new(shared.metrics.clone()))
-            .app_data(web::Data::new(shared.history.clone()))
-            .app_data(web::Data::new(shared.guard.clone()))
-            // Inside the request log, which so logs the refusals and the token's name.
-            .wrap(actix_web::middleware::from_fn(auth_gate))
-            .wrap(request_log.clone())
-            .configure(routes)
-            .configure(health::routes)
-            .default_service(web::to(no_route));
-        let graceful = graceful.clone();
-        let http = HttpService::<Conn, _, _>::build()
-            .keep_alive(keep_alive)
-            .client_request_timeout(request_timeout)
-            // HttpServer's default (actix-http's is none): 1 s to finish a shutdown cleanly.
-            .client_disconnect_timeout(Duration::from_secs(1))
-            .local_addr(addr)
-            // On a graceful stop, idle keep-alive connections close at once.
-            .graceful_shutdown_signal(move || {
-                let graceful = graceful.clone();
-                async move { graceful.notified().await }
-            })
-            .on_connect_ext(|conn: &Conn, data: &mut Extensions| {
-                data.insert(conn.handle());
-            })
-            .h1(map_config(
-                app.into_factory()
-                    .map_err(|e: actix_web::Error| e.error_response()),
-                |_| AppConfig::default(),
-            ));
-        let connections = connections.clone();
-        fn_service(move |io: TcpStream| {
-            let conn = Conn::new(io, &connections);
-            let peer = conn.peer_addr();
-            ready(Ok::<_, DispatchError>((conn, peer)))
-        })
-        .and_then(http)
-    };
+    let tls = server_config
+        .tls()
+        .map(|(cert, key)| crate::tls::server_config(cert.as_ref(), key.as_ref()))
+        .transpose()
+        .map_err(|e| bind_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?
+        .map(tokio_rustls::TlsAcceptor::from);
+    // The app and actix-http's HTTP/1 service over connection type `$io`, whose
+    // `ConnHandle` `$handle` reaches: the same for plain and TLS connections.
+    macro_rules! http_service {
+        ($io:ty, $handle:expr) => {{
+            let app = App::new()
+                .app_data(web::Data::new(shared.view.clone()))
+                .app_data(web::Data::new(shared.cache.clone()))
+                .app_data(web::Data::new(shared.metrics.clone()))
+                .app_data(web::Data::new(shared.history.clone()))
+                .app_data(web::Data::new(shared.guard.clone()))
+                // Inside the request log, which so logs the refusals and the token's name.
+                .wrap(actix_web::middleware::from_fn(auth_gate))
+                .wrap(request_log.clone())
+                .configure(routes)
+                .configure(health::routes)
+                .default_service(web::to(no_route));
+            let graceful = graceful.clone();
+            HttpService::<$io, _, _>::build()
+                .keep_alive(keep_alive)
+                .client_request_timeout(request_timeout)
+                // HttpServer's default (actix-http's is none): 1 s to finish a shutdown cleanly.
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                // On a graceful stop, idle keep-alive connections close at once.
+                .graceful_shutdown_signal(move || {
+                    let graceful = graceful.clone();
+                    async move { graceful.notified().await }
+                })
+                .on_connect_ext(|io: &$io, data: &mut Extensions| {
+                    data.insert($handle(io));
+                })
+                .h1(map_config(
+                    app.into_factory()
+                        .map_err(|e: actix_web::Error| e.error_response()),
+                    |_| AppConfig::default(),
+                ))
+        }};
+    }
     let server = builder
         .workers(workers)
         .max_concurrent_connections(per_worker)
         // Signals are the daemon's to handle: it stops the listeners, then flushes Redis.
         .disable_signals()
-        .shutdown_timeout(config.shutdown.timeout().as_secs().max(1))
-        .listen(key, listener, service)
-        .map_err(bind_error)?;
+        .shutdown_timeout(config.shutdown.timeout().as_secs().max(1));
+    let server = match tls {
+        None => server.listen(key, listener, move || {
+            let http = http_service!(Conn, |c: &Conn| c.handle());
+            let connections = connections.clone();
+            fn_service(move |io: TcpStream| {
+                let conn = Conn::new(io, &connections);
+                let peer = conn.peer_addr();
+                ready(Ok::<_, DispatchError>((conn, peer)))
+            })
+            .and_then(http)
+        }),
+        Some(acceptor) => server.listen(key, listener, move || {
+            type Tls = tokio_rustls::server::TlsStream<Conn>;
+            let http = http_service!(Tls, |t: &Tls| t.get_ref().0.handle());
+            let connections = connections.clone();
+            let acceptor = acceptor.clone();
+            fn_service(move |io: TcpStream| {
+                let conn = Conn::new(io, &connections);
+                let peer = conn.peer_addr();
+                let acceptor = acceptor.clone();
+                // The handshake gets the time a request head gets; a failed one closes
+                // the connection (nothing to answer over).
+                async move {
+                    match tokio::time::timeout(request_timeout, acceptor.accept(conn)).await {
+                        Ok(Ok(tls)) => Ok((tls, peer)),
+                        Ok(Err(e)) => Err(DispatchError::Io(e)),
+                        Err(_) => Err(DispatchError::SlowRequestTimeout),
+                    }
+                }
+            })
+            .and_then(http)
+        }),
+    }
+    .map_err(bind_error)?;
     Ok(Bound {
         addr,
         summary,
