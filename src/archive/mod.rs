@@ -67,6 +67,8 @@ pub struct Archiver {
     task: tokio::task::JoinHandle<()>,
     server: actix_web::dev::ServerHandle,
     consumer: Arc<StreamConsumer>,
+    /// Closed at the stop, so the database sees each connection end cleanly.
+    pool: sqlx::mysql::MySqlPool,
     /// False once the loop has ended (asked to, or unable to subscribe).
     looping: Arc<AtomicBool>,
 }
@@ -112,7 +114,7 @@ pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> 
     let (stop, stopped) = watch::channel(false);
     let archive = ArchiveLoop {
         consumer: consumer.clone(),
-        pool,
+        pool: pool.clone(),
         topic: config.kafka.topic.clone(),
         batch_size: config.archive.batch_size,
         batch_wait: config.archive.batch_wait(),
@@ -136,6 +138,7 @@ pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> 
         task,
         server: handle,
         consumer,
+        pool,
         looping,
     })
 }
@@ -151,6 +154,8 @@ impl Archiver {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         self.server.stop(true).await;
+        // Quits each connection (MariaDB logs "Aborted connection" for one dropped unclosed).
+        let _ = tokio::time::timeout(LEAVE_BUDGET, self.pool.close()).await;
         // Leaving the group waits for the broker; one that is gone must not hold the stop
         // until systemd's SIGKILL. Past the budget the process exits with it unfinished.
         let consumer = self.consumer;
