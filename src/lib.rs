@@ -20,7 +20,8 @@
 //! the switch series read from the cache, and the daemon's own metrics).
 //!
 //! In front of both listeners: [`auth`] (bearer tokens by their SHA-256, scopes, the
-//! routes left open), wired in as a middleware by [`http`].
+//! routes left open; [`auth::limit`], a rate limit per token or source address), wired in
+//! as a middleware by [`http`], and [`tls`] (a listener's rustls config from its PEM files).
 //!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message, and Redis's state as the writer and cache report it), [`store::health`]

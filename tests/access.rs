@@ -170,6 +170,19 @@ fn two_clients(redis_port: u16) -> telemetryd::Config {
     c
 }
 
+/// `n` GETs of `url` with `authorization`, each after the one before.
+async fn one_after_another(
+    url: &str,
+    authorization: &str,
+    n: usize,
+) -> Vec<(u16, reqwest::header::HeaderMap, String)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(get_with(url, Some(authorization)).await);
+    }
+    out
+}
+
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> u64 {
     headers[name].to_str().unwrap().parse().unwrap()
 }
@@ -180,26 +193,8 @@ async fn a_client_over_its_limit_gets_429s_with_when_to_retry_and_another_is_not
     let daemon = start(two_clients(redis.port), logging::discard()).await;
     let url = format!("http://{}/telemetry/switch-1", daemon.metric_addr);
     // Both at once: the hog 200 requests as fast as they go, the calm one 50.
-    let hog = {
-        let url = url.clone();
-        async move {
-            let mut out = Vec::new();
-            for _ in 0..200 {
-                out.push(get_with(&url, Some("Bearer tmd_hog")).await);
-            }
-            out
-        }
-    };
-    let calm = {
-        let url = url.clone();
-        async move {
-            let mut out = Vec::new();
-            for _ in 0..50 {
-                out.push(get_with(&url, Some("Bearer tmd_calm")).await);
-            }
-            out
-        }
-    };
+    let hog = one_after_another(&url, "Bearer tmd_hog", 200);
+    let calm = one_after_another(&url, "Bearer tmd_calm", 50);
     let (hog, calm) = tokio::join!(hog, calm);
     assert!(
         calm.iter().all(|r| r.0 == 200),

@@ -644,27 +644,67 @@ async fn a_panicking_actor_ends_the_process_with_70_for_systemd_to_restart() {
     assert!(stderr.contains("injected writer panic"), "{stderr}");
 }
 
+/// A notify socket as systemd's (`NOTIFY_SOCKET`): what a process under test tells it.
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+impl NotifySocket {
+    fn bind() -> NotifySocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        NotifySocket {
+            socket,
+            path: path.display().to_string(),
+            _dir: dir,
+        }
+    }
+
+    /// The next message, within 10 s.
+    fn next(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self
+            .socket
+            .recv(&mut buf)
+            .expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    /// Three watchdog pings, then, after `stop`, STOPPING=1 (pings before it skipped);
+    /// then keeps reading as systemd does (a full socket would block the pings).
+    fn pings_then_stopping(&self, stop: impl FnOnce()) {
+        for _ in 0..3 {
+            assert_eq!(self.next().trim(), "WATCHDOG=1");
+        }
+        stop();
+        let stopping = loop {
+            let m = self.next();
+            if m.trim() != "WATCHDOG=1" {
+                break m;
+            }
+        };
+        assert_eq!(stopping.trim(), "STOPPING=1");
+        let drain = self.socket.try_clone().unwrap();
+        std::thread::spawn(move || while drain.recv(&mut [0u8; 4096]).is_ok() {});
+    }
+}
+
 #[actix_web::test]
 async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
-    use std::os::unix::net::UnixDatagram;
     let redis = TestRedis::start();
-    let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let notify = NotifySocket::bind();
     let mut daemon = DaemonProcess::builder(redis.port)
         .command(with_watchdog_pid())
-        .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "400000")
         .start();
-    let mut buf = [0u8; 4096];
-    let mut next = || {
-        let n = socket.recv(&mut buf).expect("a notification within 10 s");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
-    let ready = next();
+    let ready = notify.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     assert!(ready.contains("STATUS=Serving 8 switches"), "{ready}");
     // Both listeners answer by the time READY=1 is sent.
@@ -672,17 +712,7 @@ async fn systemd_hears_ready_watchdog_pings_and_stopping_over_notify_socket() {
         assert_eq!(get(&daemon.url(listener, "/readyz")).await.status, 200);
     }
     // Watchdog pings at half of WATCHDOG_USEC, each after the actors answered.
-    for _ in 0..3 {
-        assert_eq!(next().trim(), "WATCHDOG=1");
-    }
-    daemon.signal("TERM");
-    let stopping = loop {
-        let m = next();
-        if m.trim() != "WATCHDOG=1" {
-            break m;
-        }
-    };
-    assert_eq!(stopping.trim(), "STOPPING=1");
+    notify.pings_then_stopping(|| daemon.signal("TERM"));
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
 }
 
@@ -739,13 +769,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 
 #[actix_web::test]
 async fn the_archiver_tells_systemd_ready_pings_its_watchdog_and_says_stopping() {
-    use std::os::unix::net::UnixDatagram;
-    let dir = tempfile::tempdir().unwrap();
-    let socket_path = dir.path().join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let notify = NotifySocket::bind();
     // Neither the broker nor the database answers: the archiver is up (and says so) while
     // it retries them, so its watchdog keeps pinging.
     let port = common::free_port();
@@ -771,35 +795,17 @@ async fn the_archiver_tells_systemd_ready_pings_its_watchdog_and_says_stopping()
             ),
         )
         .env("TELEMETRYD_ARCHIVE__PORT", &port.to_string())
-        .env("NOTIFY_SOCKET", socket_path.to_str().unwrap())
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "400000")
         .start();
-    let mut buf = [0u8; 4096];
-    let mut next = || {
-        let n = socket.recv(&mut buf).expect("a notification within 10 s");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
-    let ready = next();
+    let ready = notify.next();
     assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
     // Its listener answers by the time READY=1 is sent: not archiving, no database.
     let health = get(&format!("http://127.0.0.1:{port}/healthz")).await;
     assert_eq!(health.status, 503, "{}", health.body);
     assert_ne!(health.json()["database"], "up", "{}", health.body);
-    for _ in 0..3 {
-        assert_eq!(next().trim(), "WATCHDOG=1");
-    }
-    archiver.signal("TERM");
-    let stopping = loop {
-        let m = next();
-        if m.trim() != "WATCHDOG=1" {
-            break m;
-        }
-    };
-    assert_eq!(stopping.trim(), "STOPPING=1");
-    // systemd keeps reading: a full socket would block the archiver's pings.
-    let drain = socket.try_clone().unwrap();
-    std::thread::spawn(move || while drain.recv(&mut [0u8; 4096]).is_ok() {});
-    let exit = archiver.wait_exit_or_dump(Duration::from_secs(10));
+    notify.pings_then_stopping(|| archiver.signal("TERM"));
+    let exit = archiver.wait_exit(Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0), "{}", archiver.stderr());
 }
 

@@ -166,29 +166,19 @@ where
                     actix_web::body::BodySize::Sized(n) => n,
                     _ => 0,
                 };
-                // The name of the token the gate let it through with, never the token.
+                // The name of the token the gate let it through with (never the token), as
+                // a last field: a child logger only for such lines.
                 let token = actix_web::HttpMessage::extensions(res.request())
                     .get::<crate::auth::Client>()
-                    .map(|c| c.name.clone());
-                // slog writes fields last-to-first: this reads `method path status bytes
-                // latency_us`, then `token` when one was shown.
-                match token {
-                    None => info!(config.log, "HTTP request.";
-                        "latency_us" => elapsed.as_micros() as u64,
-                        "bytes" => bytes,
-                        "status" => status,
-                        "path" => path,
-                        "method" => %method,
-                        "listener" => config.listener),
-                    Some(token) => info!(config.log, "HTTP request.";
-                        "token" => &*token,
-                        "latency_us" => elapsed.as_micros() as u64,
-                        "bytes" => bytes,
-                        "status" => status,
-                        "path" => path,
-                        "method" => %method,
-                        "listener" => config.listener),
-                }
+                    .map(|c| config.log.new(slog::o!("token" => c.name.to_string())));
+                // slog writes fields last-to-first: this reads `method path status bytes latency_us`.
+                info!(token.as_ref().unwrap_or(&config.log), "HTTP request.";
+                    "latency_us" => elapsed.as_micros() as u64,
+                    "bytes" => bytes,
+                    "status" => status,
+                    "path" => path,
+                    "method" => %method,
+                    "listener" => config.listener);
             }
             Ok(res)
         })

@@ -457,22 +457,6 @@ impl DaemonProcess {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// As [`DaemonProcess::wait_exit`], with the process's stderr in the failure.
-    pub fn wait_exit_or_dump(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {within:?}: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
     /// Waits for the process to end, failing the test if it still runs after `within`.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
@@ -482,7 +466,8 @@ impl DaemonProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "daemon still running after {within:?}"
+                "still running after {within:?}: {}",
+                self.stderr()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
