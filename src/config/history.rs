@@ -22,6 +22,8 @@ pub struct HistoryConfig {
     pub database: Option<String>,
     /// The database user's password; text whatever it looks like, never shown.
     pub password: Option<Secret>,
+    /// A file holding the password, instead of `password`.
+    pub password_file: Option<String>,
     /// Samples of each switch kept in memory when there is no database (0: none).
     pub window: usize,
     /// Most points one answer may hold; more is a 400.
@@ -35,6 +37,7 @@ impl Default for HistoryConfig {
         HistoryConfig {
             database: None,
             password: None,
+            password_file: None,
             window: 360,
             max_points: 10_000,
             timeout_ms: 5_000,
@@ -99,6 +102,7 @@ mod tests {
         let h = HistoryConfig {
             database: Some("postgres://u@h/db".into()),
             password: None,
+            password_file: None,
             window: MAX_WINDOW + 1,
             max_points: 0,
             timeout_ms: 0,

@@ -86,7 +86,8 @@ fn extract(figment: &Figment, env_prefix: &str) -> Result<Config, ConfigError> {
     let mut reset = Vec::new();
     loop {
         let errors = match data.deserialize::<Config>() {
-            Ok(config) => {
+            Ok(mut config) => {
+                problems.extend(config.read_secret_files());
                 problems.extend(config.check(&reset).into_iter().map(|p| {
                     let message =
                         with_source(p.message, &p.key, figment.find_metadata(&p.key), env_prefix);

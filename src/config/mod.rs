@@ -52,6 +52,31 @@ pub const SECRET_KEYS: &[&str] = &["redis.password", "history.password"];
 /// Keys that are not secret but are text whatever they look like (a user name `1234`).
 pub const TEXT_KEYS: &[&str] = &["redis.username"];
 
+/// `section.password_file` into `section.password`: the file's text less its last line end.
+fn read_secret(
+    section: &str,
+    file: &Option<String>,
+    secret: &mut Option<Secret>,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(path) = file.as_deref() else { return };
+    let key = format!("{section}.password_file");
+    if secret.is_some() {
+        problems.push(Problem::new(
+            key,
+            format!("set {section}.password or {section}.password_file, not both"),
+        ));
+        return;
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            *secret = Some(Secret::new(text.strip_suffix('\r').unwrap_or(text)));
+        }
+        Err(e) => problems.push(Problem::new(key, format!("cannot read {path}: {e}"))),
+    }
+}
+
 /// The whole configuration. Every section and key is optional; defaults are the
 /// prototype's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,6 +149,25 @@ impl Config {
         } else {
             Err(ConfigError { problems })
         }
+    }
+
+    /// Reads the secrets kept in files (`redis.password_file`, `history.password_file`)
+    /// into their keys. A problem names the key and the file, never what is in it.
+    fn read_secret_files(&mut self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        read_secret(
+            "redis",
+            &self.redis.password_file,
+            &mut self.redis.password,
+            &mut problems,
+        );
+        read_secret(
+            "history",
+            &self.history.password_file,
+            &mut self.history.password,
+            &mut problems,
+        );
+        problems
     }
 
     /// Each section's own checks, then those across sections. `reset` lists keys the loader
@@ -229,6 +273,28 @@ mod tests {
 
     fn keys(yaml: &str) -> Vec<String> {
         problems(yaml).into_iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn a_password_file_is_read_and_a_bad_one_is_named_without_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret-from-file\r\n").unwrap();
+        let f = file.display();
+        let c = Config::from_yaml(&format!("redis: {{password_file: {f}}}")).unwrap();
+        assert_eq!(c.redis.password.unwrap().expose(), "s3cret-from-file");
+        assert_eq!(
+            keys(&format!("redis: {{password: x, password_file: {f}}}")),
+            ["redis.password_file"]
+        );
+        let missing = problems("history: {password_file: /nonexistent/pw}");
+        assert_eq!(missing[0].key, "history.password_file");
+        assert!(missing[0].message.contains("/nonexistent/pw"));
+        let both = format!(
+            "{:?}",
+            problems(&format!("redis: {{password: x, password_file: {f}}}"))
+        );
+        assert!(!both.contains("s3cret-from-file"), "{both}");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct RedisConfig {
     pub username: Option<String>,
     /// Password, if the server requires one; text whatever it looks like, never shown.
     pub password: Option<Secret>,
+    /// A file holding the password (a systemd credential, say): read at start, its last
+    /// line end dropped; instead of `password`.
+    pub password_file: Option<String>,
     /// How long one write (a pipelined batch) or read may take before it counts as failed
     /// and is retried, in milliseconds.
     pub timeout_ms: u64,
@@ -40,6 +43,7 @@ impl Default for RedisConfig {
             db: 0,
             username: None,
             password: None,
+            password_file: None,
             timeout_ms: 1_000,
             batch_size: 1_000,
             flush_interval_ms: 50,
