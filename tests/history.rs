@@ -169,3 +169,26 @@ async fn without_a_window_or_database_history_says_none_is_kept() {
             .contains("history.window")
     );
 }
+
+#[actix_web::test]
+async fn a_database_that_does_not_answer_is_a_json_503_without_the_password() {
+    let redis = TestRedis::start();
+    let mut c = config(redis.port, 2, 0.2);
+    c.history.database = Some(format!(
+        "mysql://telemetryd@127.0.0.1:{}/telemetry",
+        free_port()
+    ));
+    c.history.password = Some(telemetryd::config::Secret::new("history-pw-never-shown"));
+    c.history.timeout_ms = 1000;
+    let (log, lines) = capture_logger();
+    let daemon = start(c, log).await;
+    let reply = get(&format!(
+        "http://{}/telemetry/switch-1/latency_ms/history",
+        daemon.metric_addr
+    ))
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.json()["error"], "the history database is unavailable");
+    assert!(!reply.body.contains("history-pw-never-shown"));
+    assert!(!log_text(&lines).contains("history-pw-never-shown"));
+}
