@@ -94,6 +94,8 @@ since() { # since CURSOR [journalctl args...]: unit lines after CURSOR (all if e
     if [ -n "$cursor" ]; then unit_journal --after-cursor="$cursor" "$@"; else unit_journal "$@"; fi
 }
 journal_tail() { unit_journal -n 25 2>&1 || true; }
+# Journal checks read the journal whole, then search it: `journalctl | grep -q` fails under
+# pipefail whenever grep stops reading early and journalctl dies of SIGPIPE.
 
 container_alive() { [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; }
 nspawn_gone() { ! kill -0 "$nspawn_pid" 2>/dev/null; }
@@ -361,7 +363,7 @@ fi
 # e2. systemctl reload: SIGHUP (ExecReload), which reopens the log file; the process stays.
 reload_cursor=$(journal_cursor)
 reload_pid=$(prop MainPID)
-reload_logged() { since "$reload_cursor" | grep -q 'msg="No log file to reopen." signal=SIGHUP\|msg="Log file reopened."'; }
+reload_logged() { grep -q 'msg="No log file to reopen." signal=SIGHUP\|msg="Log file reopened."' <<<"$(since "$reload_cursor" 2>&1)"; }
 if ct systemctl reload telemetryd && wait_for 10 "the reload logged" reload_logged &&
     [ "$(prop MainPID)" = "$reload_pid" ] && [ "$(prop ActiveState)" = active ] &&
     [ "$(http_code http://127.0.0.1:8080/healthz)" = 200 ]; then
@@ -398,7 +400,7 @@ pinged_again() {
     t=$(prop WatchdogTimestampMonotonic) && [ "$t" -gt "$first_ping" ]
 }
 if [ -n "$watchdog_usec" ] && [ "$watchdog_usec" != 0 ] && [ "$watchdog_usec" != infinity ] &&
-    unit_journal | grep -qF 'msg="Watchdog enabled."' &&
+    grep -qF 'msg="Watchdog enabled."' <<<"$(unit_journal 2>&1)" &&
     wait_for 15 "another WATCHDOG=1 ping" pinged_again; then
     pass "the watchdog: WatchdogUSec=$watchdog_usec, \"Watchdog enabled.\" logged, pings arrive"
 else
@@ -556,7 +558,7 @@ fi
 cursor=$(journal_cursor)
 rc=0
 out=$(ct timeout 60 systemctl stop telemetryd 2>&1) || rc=$?
-stopped_line() { since "$cursor" | grep -F 'msg=Stopped.' | grep -qF 'outcome=clean'; }
+stopped_line() { grep -F 'msg=Stopped.' <<<"$(since "$cursor" 2>&1)" | grep -F 'outcome=clean' >/dev/null; }
 state=$(ct systemctl show -p ActiveState,Result telemetryd 2>&1 | tr '\n' ' ' || true)
 if [ "$rc" -eq 0 ] && [ "$(prop ActiveState)" = inactive ] && [ "$(prop Result)" = success ] &&
     wait_for 10 "msg=Stopped. ... outcome=clean in the journal" stopped_line; then
@@ -578,7 +580,7 @@ restarted() { [ "$(prop NRestarts)" != 0 ]; }
 # Negative check: give systemd three RestartSec=1s periods to (wrongly) restart it.
 if [ "$rc" -ne 0 ] && wait_for 10 "the unit to fail" failed_state &&
     ! wait_for 3 "no restart (expected to time out)" restarted >/dev/null &&
-    unit_journal | grep -qF 'telemetry.switches: must be at least 1'; then
+    grep -qF 'telemetry.switches: must be at least 1' <<<"$(unit_journal 2>&1)"; then
     pass "a config error: start fails, the journal names telemetry.switches, no restart (NRestarts=$(prop NRestarts))"
 else
     fail "a config error: start fails, the journal names the key, no restart" \
