@@ -313,6 +313,10 @@ fn bind_one(
             let connections = connections.clone();
             let acceptor = acceptor.clone();
             fn_service(move |io: TcpStream| {
+                // rustls writes its TLS 1.3 session tickets and the first answer apart;
+                // with Nagle on, the answer waited for the client's delayed ACK (about
+                // 40 ms in bench/access.sh). A failure only costs that delay.
+                let _ = io.set_nodelay(true);
                 let conn = Conn::new(io, &connections);
                 let peer = conn.peer_addr();
                 let acceptor = acceptor.clone();
