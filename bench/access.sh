@@ -10,9 +10,10 @@
 #   tls_auth_limit   HTTPS with the token and the limiter of C
 #   plain_close  as plain, every request on a new connection (Connection: close)
 #   tls_close    as tls, every request on a new connection: a TLS handshake each
+#                (resumed: wrk reuses its session)
 #
 #   bench/access.sh                               # exports HEAD, builds it once
-#   TELEMETRYD_BIN=/path/to/telemetryd bench/access.sh
+#   TELEMETRYD_BIN=/path/to/telemetryd BENCH_COMMIT=<its commit> bench/access.sh
 #
 # Without TELEMETRYD_BIN the binary is built from a clean export of HEAD
 # (`git archive HEAD` into /var/tmp/bench-src-access, then
@@ -23,16 +24,29 @@
 # variant, a fresh daemon: 100 switches at a 1 s interval, log level WARNING, 1 worker per
 # listener (so the daemon's HTTP worker and wrk's one thread share the 2 cores the same
 # way in every variant), TLS only on the metric listener (a P-256 certificate made with
-# openssl in a temp dir). Per round: checks (401 without the token, 200 with it, the
-# RateLimit headers, https), a 1 s warm-up, then `wrk -t1 -c32 -d5s --latency`. Variants
-# run in alternating order (forward in odd rounds, backward in even ones), so drift on the
-# machine favours none. After each run the daemon's /metrics must show no rate-limited
-# request, and wrk no non-2xx answer. Prints every round, the median req/s and p99 per
-# variant and the ratios to plain.
+# openssl in a temp dir).
 #
-# Raw outputs in bench/out/access/ (wrk outputs, daemon logs, configs, checks.txt,
-# commands.txt, rounds.tsv, summary.txt, interference.txt).
+# 1. Rounds: per variant, checks (200 with the token, 401 without it, the RateLimit
+#    headers, https verified), a 1 s warm-up, then `wrk -t1 -c32 -d5s --latency`; after
+#    it wrk must report no non-2xx answer and /metrics no rate-limited request. Variants
+#    run in alternating order (forward in odd rounds, backward in even ones), so drift on
+#    the machine favours none. wrk's p99 includes its coordinated-omission correction: a
+#    stall of one connection counts as the requests it held up.
+# 2. The first request on BENCH_FIRST_CONNECTIONS new connections, one after the other,
+#    with curl: plain, TLS 1.3, TLS 1.2 (connection ready to the first byte of the answer).
+# 3. TLS handshakes one after the other, openssl s_time: full (-new) and resumed (-reuse).
+#    wrk's reconnects resume their TLS session, so tls_close measures resumed handshakes.
+# 4. Instructions per request of the HTTP worker under callgrind, keep-alive variants
+#    (BENCH_CALLGRIND=0 skips it): a figure the machine's load does not move.
+#
+# Prints every round, the median req/s, p99 and daemon CPU per request per variant, the
+# ratios to plain, and the figures of 2-4.
+#
+# Raw outputs in bench/out/access/ (wrk, s_time and callgrind outputs, daemon logs,
+# configs, checks.txt, commands.txt, rounds.tsv, first_request.txt, summary.txt,
+# interference.txt). About 5 minutes.
 # Knobs (environment): BENCH_ROUNDS=5 BENCH_DURATION=5 BENCH_CONNECTIONS=32
+#   BENCH_FIRST_CONNECTIONS=100 BENCH_CALLGRIND=1
 #   BENCH_VARIANTS="plain auth auth_limit tls tls_auth_limit plain_close tls_close"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +67,11 @@ for tool in wrk redis-server redis-cli curl openssl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 2; }
 done
 
-COMMIT=$(git rev-parse --short HEAD)
+HEAD_COMMIT=$(git rev-parse --short HEAD)
+# The commit the measured binary was built from: HEAD when built here; with TELEMETRYD_BIN,
+# say it in BENCH_COMMIT (the figures belong to that commit).
+COMMIT=${BENCH_COMMIT:-$HEAD_COMMIT}
+if [[ -n $BIN && -z ${BENCH_COMMIT:-} ]]; then COMMIT="unknown (TELEMETRYD_BIN given; HEAD is $HEAD_COMMIT)"; fi
 if [[ -z $BIN ]]; then
     echo "== exporting $COMMIT to /var/tmp/bench-src-access and building (release, once)" >&2
     rm -rf /var/tmp/bench-src-access
@@ -69,7 +87,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 CMDS=$OUT/commands.txt
 {
-    echo "commit $COMMIT"
+    echo "commit $COMMIT (the binary's; HEAD of the checkout at the run: $HEAD_COMMIT)"
     if [[ -n $BIN_GIVEN ]]; then
         echo "binary $BIN (given as TELEMETRYD_BIN)"
     else
@@ -162,7 +180,8 @@ wrk_cmd() {
 }
 for v in "${VARIANTS[@]}"; do
     wrk_cmd "$v" "$DURATION"
-    printf '%s: %s\n' "$v" "${WRK_CMD[*]//$TOKEN/<token>}" >>"$CMDS"
+    q=$(printf '%q ' "${WRK_CMD[@]}")
+    printf '%s: %s\n' "$v" "${q//$TOKEN/<token>}" >>"$CMDS"
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -245,6 +264,103 @@ for n in $(seq "$ROUNDS"); do
     fi
     for v in "${order[@]}"; do round "$v" "$n"; done
 done
+# The first request on a new connection: time from the connection ready (TCP connected, or
+# the TLS handshake done) to the first byte of the answer, FIRST_CONNS connections one after
+# the other, by curl (which, like most clients, delays its ACKs).
+first_requests() {
+    local v=$1 label=$2 start_var=$3
+    shift 3
+    local base
+    base="$(scheme "$v")://127.0.0.1:$MET_PORT"
+    (cd "$OUT" && exec "$BIN" --config "$OUT/config-$v.yaml" 2>"$OUT/telemetryd-first-$label.log") &
+    DAEMON_PID=$!
+    for _ in $(seq 600); do
+        curl -skf -o /dev/null "$base/readyz" && break
+        sleep 0.05
+    done
+    echo "$label: for i in \$(seq $FIRST_CONNS); do curl -sk $* -o /dev/null -w '%{$start_var} %{time_starttransfer}\\n' $base$ROUTE; done" >>"$CMDS"
+    for _ in $(seq "$FIRST_CONNS"); do
+        curl -sk "$@" -o /dev/null -w "$label %{$start_var} %{time_starttransfer}\n" "$base$ROUTE"
+    done >>"$OUT/first_request.txt"
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID" || true
+    DAEMON_PID=""
+}
+FIRST_CONNS=${BENCH_FIRST_CONNECTIONS:-100}
+: >"$OUT/first_request.txt"
+echo >>"$CMDS"
+echo "== the first request on $FIRST_CONNS new connections each (curl)"
+if [[ -f $OUT/config-plain.yaml ]]; then first_requests plain plain time_connect; fi
+if [[ -f $OUT/config-tls.yaml ]]; then
+    first_requests tls tls1.3 time_appconnect --tlsv1.3
+    first_requests tls tls1.2 time_appconnect --tlsv1.2 --tls-max 1.2
+fi
+# TLS handshakes without resumption: wrk reconnects resuming its TLS 1.3 session (its
+# ClientHello carries the ticket), so tls_close measures resumed handshakes. openssl s_time,
+# one connection after the other, each a GET of the route: -new, a full handshake each
+# (certificate and signature); -reuse, resuming the first session. Connections per second
+# of wall clock, and the daemon's CPU per connection.
+if [[ -f $OUT/config-tls.yaml ]]; then
+    echo "== TLS handshakes (openssl s_time, 5 s each)"
+    echo >>"$CMDS"
+    : >"$OUT/handshakes.tsv"
+    for mode in new reuse; do
+        base="https://127.0.0.1:$MET_PORT"
+        (cd "$OUT" && exec "$BIN" --config "$OUT/config-tls.yaml" 2>"$OUT/telemetryd-s_time-$mode.log") &
+        DAEMON_PID=$!
+        for _ in $(seq 600); do
+            curl -skf -o /dev/null "$base/readyz" && break
+            sleep 0.05
+        done
+        echo "s_time $mode: openssl s_time -connect 127.0.0.1:$MET_PORT -www $ROUTE -$mode -time 5" >>"$CMDS"
+        t0=$(date +%s.%N)
+        c0=$(cpu_ticks "$DAEMON_PID")
+        openssl s_time -connect "127.0.0.1:$MET_PORT" -www "$ROUTE" "-$mode" -time 5 >"$OUT/s_time-$mode.txt" 2>&1
+        c1=$(cpu_ticks "$DAEMON_PID")
+        t1=$(date +%s.%N)
+        kill -TERM "$DAEMON_PID"
+        wait "$DAEMON_PID" || true
+        DAEMON_PID=""
+        conns=$(grep -E '^[0-9]+ connections in .* real seconds' "$OUT/s_time-$mode.txt" | awk '{print $1}')
+        python3 -c "
+c, t0, t1, c0, c1, tck = $conns, $t0, $t1, $c0, $c1, $(getconf CLK_TCK)
+print('$mode\t%d\t%.0f\t%.1f' % (c, c / (t1 - t0), (c1 - c0) / tck / c * 1e6))" >>"$OUT/handshakes.tsv"
+        tail -1 "$OUT/handshakes.tsv" | awk -F'\t' '{printf "s_time -%s: %s connections, %s per second, daemon CPU %s us per connection\n", $1, $2, $3, $4}'
+    done
+fi
+
+# Instructions per request, counted by callgrind (which the machine's load does not move):
+# the daemon of each keep-alive variant under valgrind, wrk for 10 s, then SIGINT; the
+# busiest thread (the HTTP worker), user space only, divided by the requests answered.
+CALLGRIND=${BENCH_CALLGRIND:-1}
+if ((CALLGRIND)) && command -v valgrind >/dev/null; then
+    echo "== instructions per request (callgrind)"
+    echo >>"$CMDS"
+    : >"$OUT/callgrind.tsv"
+    for v in plain auth auth_limit tls tls_auth_limit; do
+        [[ -f $OUT/config-$v.yaml ]] || continue
+        base="$(scheme "$v")://127.0.0.1:$MET_PORT"
+        (cd "$OUT" && exec valgrind --tool=callgrind --separate-threads=yes \
+            --callgrind-out-file="$OUT/callgrind-$v.out" \
+            "$BIN" --config "$OUT/config-$v.yaml" 2>"$OUT/callgrind-$v.log") &
+        DAEMON_PID=$!
+        for _ in $(seq 600); do
+            curl -skf -o /dev/null "$base/readyz" && break
+            sleep 0.1
+        done
+        wrk_cmd "$v" 10
+        q=$(printf '%q ' "${WRK_CMD[@]}")
+        echo "callgrind $v: valgrind --tool=callgrind --separate-threads=yes $BIN --config config-$v.yaml; ${q//$TOKEN/<token>}" >>"$CMDS"
+        "${WRK_CMD[@]}" >"$OUT/callgrind-wrk-$v.txt"
+        kill -INT "$DAEMON_PID"
+        wait "$DAEMON_PID" || true
+        DAEMON_PID=""
+        reqs=$(awk '/requests in/ {print $1}' "$OUT/callgrind-wrk-$v.txt")
+        ir=$(for f in "$OUT/callgrind-$v.out"-*; do grep -m1 '^summary:' "$f" | awk '{print $2}'; done | sort -n | tail -1)
+        printf '%s\t%s\t%s\n' "$v" "$reqs" "$ir" >>"$OUT/callgrind.tsv"
+        echo "$v: $((ir / reqs)) instructions per request ($reqs requests)"
+    done
+fi
 kill "$MON_PID" 2>/dev/null || true
 echo "uptime after: $(uptime)" >>"$CMDS"
 ELAPSED=$(python3 -c "import time; print(round(time.time() - $BEGAN))")
@@ -276,8 +392,6 @@ for v in order:
     rs = sorted(by[v], key=lambda r: r["n"])
     per = ", ".join(f"{r['rps']} ({r['others']:.0f})" for r in rs)
     print(f"{v:16} {per:48} {st.median(r['rps'] for r in rs):8.0f} {st.median(r['p99'] for r in rs):8.2f} ms {st.median(r['cpu'] for r in rs):8.2f}")
-base = {"plain": "plain", "auth": "plain", "auth_limit": "plain", "tls": "plain",
-        "tls_auth_limit": "tls", "plain_close": "plain", "tls_close": "plain_close"}
 print()
 print("ratios of the medians (and per round, each against the same round's reference)")
 def ratio(v, ref):
@@ -292,5 +406,33 @@ for v in order:
         ratio(v, "plain")
 for v, ref in (("tls_auth_limit", "tls"), ("tls_auth_limit", "auth_limit"), ("tls_close", "plain_close")):
     ratio(v, ref)
+print()
+print("the first request on a new connection: connection ready (TCP, or TLS handshake done) to first byte, curl")
+first = {}
+for line in open(out + "/first_request.txt"):
+    label, a, b = line.split()
+    first.setdefault(label, []).append((float(b) - float(a)) * 1000)
+for label, ms in first.items():
+    ms.sort()
+    slow = sum(1 for x in ms if x > 30)
+    print(f"  {label:7} {len(ms)} connections: median {st.median(ms):.2f} ms, max {ms[-1]:.2f} ms, over 30 ms: {slow}")
+import os
+if os.path.exists(out + "/handshakes.tsv"):
+    print()
+    print("TLS handshakes, one connection after the other (openssl s_time, 5 s; a GET each)")
+    for line in open(out + "/handshakes.tsv"):
+        mode, conns, rate, cpu = line.split()
+        print(f"  -{mode:5} {conns} connections, {rate}/s, daemon CPU {cpu} us per connection")
+if os.path.exists(out + "/callgrind.tsv"):
+    print()
+    print("instructions per request, the HTTP worker thread (callgrind, wrk 10 s)")
+    ir = {}
+    for line in open(out + "/callgrind.tsv"):
+        v, reqs, total = line.split()
+        ir[v] = int(total) / int(reqs)
+    for v, x in ir.items():
+        ref = "tls" if v == "tls_auth_limit" else "plain"
+        rel = f"  {v}/{ref} {x / ir[ref]:.3f}" if ref in ir and v != ref else ""
+        print(f"  {v:15} {x:8.0f}{rel}")
 EOF
 cat "$OUT/summary.txt"
