@@ -94,10 +94,7 @@ enum TokenCommand {
 
 /// `telemetryd token new NAME`: needs no config.
 fn token_new(name: &str, scope: &str) -> ExitCode {
-    let valid = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let valid = telemetryd::config::valid_token_name(name);
     if !valid || !matches!(scope, "read" | "admin") {
         eprintln!(
             "telemetryd: a token's name is 1 to 64 letters, digits, '.', '_' or '-', and its scope read or admin"

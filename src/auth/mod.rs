@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthConfig, Scope, parse_sha256};
+use crate::config::{AuthConfig, Scope, TokenConfig, parse_sha256};
 
 /// Everything in front of the routes: the token gate and the rate limiter, each when
 /// configured.
@@ -22,12 +22,13 @@ pub struct Guard {
 impl Guard {
     /// The guard of `config`; None when there are neither tokens nor a rate limit.
     pub fn new(config: &AuthConfig) -> Result<Option<Guard>, String> {
-        let gate = Gate::new(config)?;
+        // The tokens file is read once, for both.
         let tokens = if config.enabled() {
             config.all_tokens()?
         } else {
             Vec::new()
         };
+        let gate = Gate::new(config, &tokens);
         let limiter = limit::Limiter::new(config, &tokens);
         Ok((gate.is_some() || limiter.is_some()).then_some(Guard { gate, limiter }))
     }
@@ -76,27 +77,27 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// The gate of `config`; None when no token is configured (every route open).
-    pub fn new(config: &AuthConfig) -> Result<Option<Gate>, String> {
+    /// The gate of `config` with its `tokens` (those of the config and of its file); None
+    /// when no token is configured (every route open).
+    pub fn new(config: &AuthConfig, tokens: &[TokenConfig]) -> Option<Gate> {
         if !config.enabled() {
-            return Ok(None);
+            return None;
         }
-        let tokens = config
-            .all_tokens()?
-            .into_iter()
+        let tokens = tokens
+            .iter()
             .filter_map(|t| {
                 Some(Known {
                     sha256: parse_sha256(&t.sha256)?,
-                    name: t.name.into(),
+                    name: t.name.as_str().into(),
                     scope: t.scope,
                 })
             })
             .collect();
-        Ok(Some(Gate {
+        Some(Gate {
             tokens,
             open_health: config.open_health,
             open_metrics: config.open_metrics,
-        }))
+        })
     }
 
     /// How many tokens it knows.
@@ -184,7 +185,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenConfig;
 
     fn gate(open_health: bool, open_metrics: bool) -> Gate {
         let config = AuthConfig {
@@ -208,7 +208,7 @@ mod tests {
             open_metrics,
             ..AuthConfig::default()
         };
-        Gate::new(&config).unwrap().unwrap()
+        Gate::new(&config, &config.tokens).unwrap()
     }
 
     #[test]
@@ -262,6 +262,6 @@ mod tests {
 
     #[test]
     fn no_tokens_means_no_gate() {
-        assert!(Gate::new(&AuthConfig::default()).unwrap().is_none());
+        assert!(Gate::new(&AuthConfig::default(), &[]).is_none());
     }
 }

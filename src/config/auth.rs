@@ -131,7 +131,7 @@ impl AuthConfig {
         let mut hashes = std::collections::HashSet::new();
         for (i, t) in tokens.iter().enumerate() {
             let key = format!("auth.tokens[{i}]");
-            if !valid_name(&t.name) {
+            if !valid_token_name(&t.name) {
                 problems.push(Problem::new(
                     format!("{key}.name"),
                     format!(
@@ -186,8 +186,9 @@ fn check_rate(key: &str, rate: f64, zero_is_off: bool, problems: &mut Vec<Proble
     }
 }
 
-/// A token name as it may appear in logs and metric labels.
-fn valid_name(name: &str) -> bool {
+/// A token name as it may appear in logs and metric labels: 1 to 64 letters, digits, '.',
+/// '_' or '-'.
+pub fn valid_token_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .chars()

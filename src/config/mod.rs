@@ -25,7 +25,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use archive::ArchiveConfig;
-pub use auth::{AuthConfig, Scope, TokenConfig, parse_sha256};
+pub use auth::{AuthConfig, Scope, TokenConfig, parse_sha256, valid_token_name};
 pub use history::{HistoryConfig, MAX_WINDOW, WINDOW_BYTES_PER_SAMPLE, check_database_url};
 pub use http::{HttpConfig, MIN_REQUEST_TIMEOUT_MS};
 pub use kafka::{COMPRESSIONS, KafkaConfig};
