@@ -2,7 +2,7 @@
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
 # Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool,
-# logrotate and mariadb-server with apt-get, schemathesis with pip, and the tansu Kafka
+# logrotate, mariadb-server, openssl and curl (the TLS tests) with apt-get, schemathesis with pip, and the tansu Kafka
 # broker with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v logrotate >/dev/null 2>&1 || missing+=(logrotate)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"

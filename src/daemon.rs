@@ -227,7 +227,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     ));
     systemd::start_watchdog(cache, writer.clone(), log.clone());
     info!(log, "Serving."; "generator_addr" => %generator.addr, "metric_addr" => %metric.addr,
-        "redis" => format!("{}:{}/{}", r.host, r.port, r.db));
+        "redis" => format!("{}://{}:{}/{}", if r.tls { "rediss" } else { "redis" }, r.host, r.port, r.db));
     Ok(RunningDaemon {
         generator_addr: generator.addr,
         metric_addr: metric.addr,

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use deadpool_redis::redis::ClientTlsConfig;
+
 use super::problem::Problem;
 use super::secret::{Secret, option_text};
 
@@ -18,6 +20,15 @@ pub struct RedisConfig {
     pub port: u16,
     /// Database number (`SELECT`).
     pub db: i64,
+    /// Speak TLS to Redis (`rediss://`): Redis's certificate must chain to `tls_ca_file`
+    /// (the system's roots without it) and name `host`.
+    pub tls: bool,
+    /// PEM file of the certificate authorities that sign Redis's certificate.
+    pub tls_ca_file: Option<String>,
+    /// PEM client certificate chain, for a Redis that asks for one (`tls-auth-clients`).
+    pub tls_cert_file: Option<String>,
+    /// PEM private key of `tls_cert_file`; read at start, never shown.
+    pub tls_key_file: Option<String>,
     /// ACL user name, if the server requires one; text whatever it looks like.
     #[serde(deserialize_with = "option_text")]
     pub username: Option<String>,
@@ -41,6 +52,10 @@ impl Default for RedisConfig {
             host: "127.0.0.1".into(),
             port: 6379,
             db: 0,
+            tls: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             username: None,
             password: None,
             password_file: None,
@@ -71,6 +86,7 @@ impl RedisConfig {
         if self.db < 0 {
             problem("db", format!("must be 0 or more, got {}", self.db));
         }
+        self.validate_tls(&mut problem);
         for (key, value) in [
             ("timeout_ms", self.timeout_ms),
             ("batch_size", self.batch_size as u64),
@@ -80,6 +96,59 @@ impl RedisConfig {
                 problem(key, "must be at least 1, got 0".into());
             }
         }
+    }
+
+    /// The TLS files are read and parsed now, so a missing or bad one stops the start
+    /// naming its key rather than failing every connection later.
+    fn validate_tls(&self, problem: &mut impl FnMut(&str, String)) {
+        let files = [
+            ("tls_ca_file", &self.tls_ca_file),
+            ("tls_cert_file", &self.tls_cert_file),
+            ("tls_key_file", &self.tls_key_file),
+        ];
+        if !self.tls {
+            for (key, file) in files {
+                if file.is_some() {
+                    problem(key, "is used only with redis.tls: true".into());
+                }
+            }
+            return;
+        }
+        if let Some(ca) = &self.tls_ca_file
+            && let Err(why) = crate::tls::read_ca(ca.as_ref())
+        {
+            problem("tls_ca_file", why);
+        }
+        if let Err((key, why)) = self.client_certificate() {
+            problem(key, why);
+        }
+    }
+
+    fn client_certificate(&self) -> Result<Option<ClientTlsConfig>, (&'static str, String)> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => crate::tls::read_client(cert.as_ref(), key.as_ref())
+                .map(Some)
+                .map_err(|e| ("tls_cert_file", e)),
+            (Some(_), None) => Err(("tls_key_file", "must be set with tls_cert_file".into())),
+            (None, Some(_)) => Err(("tls_cert_file", "must be set with tls_key_file".into())),
+        }
+    }
+
+    /// The certificates `redis.tls` connects with: the CA file's and the client's, read from
+    /// their files. An error names the key at fault and never holds key material.
+    pub fn tls_certificates(
+        &self,
+    ) -> Result<crate::tls::RedisCertificates, (&'static str, String)> {
+        let root = match &self.tls_ca_file {
+            Some(ca) => Some(crate::tls::read_ca(ca.as_ref()).map_err(|e| ("tls_ca_file", e))?),
+            None => None,
+        };
+        let client = self.client_certificate()?;
+        Ok(crate::tls::RedisCertificates {
+            client_tls: client,
+            root_cert: root,
+        })
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo,
+    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    RedisConnectionInfo,
 };
 use deadpool_redis::{Pool, PoolConfig, Runtime, Timeouts};
 
@@ -46,18 +47,39 @@ pub fn pool(config: &RedisConfig) -> Result<Pool, StoreError> {
     if let Some(password) = &config.password {
         redis = redis.set_password(password.expose());
     }
-    let info: ConnectionInfo = ConnectionAddr::Tcp(config.host.clone(), config.port)
+    let connect = |e: deadpool_redis::redis::RedisError| StoreError::Connect(e.to_string());
+    let addr = if config.tls {
+        ConnectionAddr::TcpTls {
+            host: config.host.clone(),
+            port: config.port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(config.host.clone(), config.port)
+    };
+    let mut info: ConnectionInfo = addr
         .into_connection_info()
-        .map_err(|e| StoreError::Connect(e.to_string()))?
+        .map_err(connect)?
         .set_redis_settings(redis);
+    if config.tls {
+        crate::tls::install_provider();
+        let certificates = config
+            .tls_certificates()
+            .map_err(|(key, why)| StoreError::Connect(format!("redis.{key}: {why}")))?;
+        // redis-rs parses the certificates into the address; the pool's manager takes it.
+        info = Client::build_with_tls(info, certificates)
+            .map_err(connect)?
+            .get_connection_info()
+            .clone();
+    }
     // redis-rs has timeouts of its own (500 ms per response, 1 s per connect); they are
     // set to `redis.timeout_ms` so that this one setting decides, as documented.
     let timeout = Some(config.timeout());
     let connection = AsyncConnectionConfig::new()
         .set_connection_timeout(timeout)
         .set_response_timeout(timeout);
-    let manager = deadpool_redis::Manager::new_with_config(info, connection)
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    let manager = deadpool_redis::Manager::new_with_config(info, connection).map_err(connect)?;
     // Every pool wait is bounded too, so a hung Redis (SIGSTOP, CLIENT PAUSE) turns into a
     // timeout and a retry rather than a writer stuck forever.
     Pool::builder(manager)
