@@ -474,12 +474,24 @@ async fn auth_gate(
 
 /// The draft's three headers of a client's standing.
 pub(crate) fn rate_limit_headers(headers: &mut actix_web::http::header::HeaderMap, s: &Standing) {
-    for (name, value) in [
-        ("ratelimit-limit", s.limit as u64),
-        ("ratelimit-remaining", s.remaining as u64),
-        ("ratelimit-reset", s.reset_s),
-    ] {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+    const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+    headers.insert(LIMIT, number_header(s.limit as u64));
+    headers.insert(REMAINING, number_header(s.remaining as u64));
+    headers.insert(RESET, number_header(s.reset_s));
+}
+
+/// A header value holding `n`: the small numbers a standing usually holds are made once and
+/// shared, since formatting three values per answer was most of the rate limiter's cost.
+fn number_header(n: u64) -> HeaderValue {
+    const SHARED: u64 = 1024;
+    static VALUES: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    if n < SHARED {
+        let values = VALUES.get_or_init(|| (0..SHARED).map(HeaderValue::from).collect());
+        values[n as usize].clone()
+    } else {
+        HeaderValue::from(n)
     }
 }
 
@@ -530,4 +542,16 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(method_not_allowed_error(&req))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_header;
+
+    #[test]
+    fn a_number_header_holds_its_number_below_and_above_the_shared_ones() {
+        for n in [0, 1, 99, 1023, 1024, 86_400, u64::MAX] {
+            assert_eq!(number_header(n).to_str().unwrap(), n.to_string());
+        }
+    }
 }
