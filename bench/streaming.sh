@@ -29,6 +29,7 @@
 #   BENCH_STREAM_SIZES="10000 20000 40000 60000 80000 100000" BENCH_STREAM_WARMUP=20 BENCH_STREAM_WINDOW=30
 #   BENCH_RATE_SECONDS=30 BENCH_CPU_SWITCHES=100000 BENCH_CPU_ROUNDS=2 BENCH_CPU_WARMUP=20
 #   BENCH_CPU_WINDOW=20 BENCH_HISTORY_REQUESTS=2000 BENCH_DB_BUFFER_POOL=2G
+#   BENCH_STREAM_PHASES="lag rate cpu history" (a subset runs only those phases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,6 +46,8 @@ CPU_WINDOW=${BENCH_CPU_WINDOW:-20}
 HISTORY_SWITCHES=100
 HISTORY_REQUESTS=${BENCH_HISTORY_REQUESTS:-2000}
 DB_BUFFER_POOL=${BENCH_DB_BUFFER_POOL:-2G}
+PHASES=" ${BENCH_STREAM_PHASES:-lag rate cpu history} "
+phase() { [[ $PHASES == *" $1 "* ]]; }
 TOPIC=telemetry.samples
 PARTITIONS=4
 SEED=42
@@ -281,6 +284,7 @@ wait_archiver_http() {
 }
 
 # ================================================================ 1. lag
+if phase lag; then
 for N in $STREAM_SIZES; do
     log "1. lag: $N switches at 1 s -> Kafka -> archiver -> MariaDB"
     reset_db
@@ -317,8 +321,10 @@ for N in $STREAM_SIZES; do
     fig "stream.$N.archiver_exit" "$RC"
     stop_broker
 done
+fi
 
 # ================================================================ 2. rate
+if phase rate; then
 log "2. rate: $RATE_SWITCHES switches at 1 s for $RATE_SECONDS s into the topic, no archiver"
 start_broker broker-rate.log
 start_daemon daemon-rate.log "$RATE_SWITCHES" 1 kafka
@@ -392,8 +398,10 @@ bulk_round 2
 archive_run b20000 TELEMETRYD_ARCHIVE__BATCH_SIZE=20000
 stop_broker
 rm -f "$OUT/rate-rows.sql"
+fi
 
 # ================================================================ 3. cpu
+if phase cpu; then
 log "3. cpu: $CPU_SWITCHES switches at 1 s, with and without Kafka, $CPU_ROUNDS rounds each"
 rounds=""
 for r in $(seq "$CPU_ROUNDS"); do
@@ -430,8 +438,10 @@ log "3. cpu: done"
 fig cpu_rounds "$rounds"
 cmd cpu.kafka "env $(daemon_env "$CPU_SWITCHES" 1 kafka) telemetryd; utime+stime of its process from /proc/PID/stat over $CPU_WINDOW s after $CPU_WARMUP s"
 cmd cpu.plain "env $(daemon_env "$CPU_SWITCHES" 1) telemetryd; the same window"
+fi
 
 # ================================================================ 4. history
+if phase history; then
 log "4. history: 24 h x 10 s x $HISTORY_SWITCHES switches, then /history?step=300"
 reset_db
 sqlroot "$DB" <"$ROOT/migrations/0001_samples.sql"
@@ -453,6 +463,7 @@ log "4. history: measuring"
 wrk -t1 -c8 -d10s --latency "http://127.0.0.1:$MET_PORT$HPATH" >"$OUT/history-wrk.txt"
 stop_daemon
 fig history.daemon_exit "$RC"
+fi
 
 # ================================================================ summary
 log "done"
