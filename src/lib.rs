@@ -11,7 +11,7 @@
 //! | 2 | [`stream::writer`] | `KafkaWriter` (with `kafka.brokers`) hands every sample to librdkafka as a JSON record ([`stream::record`]), a bounded queue dropping oldest first |
 //! | 3 | [`store::codec`] | the Redis layout: one hash per switch, `telemetry:switch-<n>` |
 //! | 4 | [`cache`] | `CacheActor` keeps the latest state, re-reads Redis each interval, publishes snapshots |
-//! | 5 | [`archive`] | `telemetryd archive`: the consumer group -> one transaction per batch in the database -> offsets committed |
+//! | 5 | [`archive`] | `telemetryd archive`: the consumer group -> each batch's rows committed in the database -> offsets committed |
 //! | 5 | [`http`] | both listeners answer from the latest snapshot: `/counters` (CSV), `/telemetry` (JSON) |
 //!
 //! Inside [`http`]: [`http::routes`] (every route's string, in one table),

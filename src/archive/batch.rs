@@ -7,7 +7,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::model::Sample;
 
-/// Rows waiting for one transaction, and where each partition resumes after it.
+/// Rows waiting to be written, and where each partition resumes after it.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub rows: Vec<Sample>,

@@ -1,5 +1,5 @@
 //! The archiver's loop: records from the consumer group into a [`Batch`], the batch into
-//! the database in one transaction, and only then the group's offsets. A crash anywhere
+//! the database (every row committed), and only then the group's offsets. A crash anywhere
 //! in between means records delivered again, which the insert ignores: each sample is
 //! archived once.
 
@@ -220,10 +220,17 @@ impl ArchiveLoop {
             }
         }
         let offsets = batch.offsets(&self.topic);
-        let consumer = self.consumer.clone();
-        // A synchronous commit waits for the broker: off the event loop.
-        let committed =
-            tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
+        // While running, the offsets go asynchronously: the rows are already committed, so
+        // a commit lost on the way only means records read again and ignored, and the next
+        // batch's write need not wait for the broker's round trip. The last batch, at a stop, waits for its commit, so
+        // that the next member starts where this one ended.
+        let committed = if stopping || *stop.borrow() {
+            let consumer = self.consumer.clone();
+            // A synchronous commit waits for the broker: off the event loop.
+            tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await
+        } else {
+            Ok(self.consumer.commit(&offsets, CommitMode::Async))
+        };
         match committed {
             Ok(Ok(())) => {
                 let mut map = self.committed.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,7 +4,7 @@
 //! | file | role |
 //! |---|---|
 //! | [`batch`] | rows and the offsets to commit after them (pure) |
-//! | [`consume`] | the loop: records -> batch -> one transaction -> commit offsets; retention; lag |
+//! | [`consume`] | the loop: records -> batch -> rows committed -> commit offsets; retention; lag |
 //! | [`db`] | the multi-row insert, the retention deletes, the backoff |
 //! | [`metrics`] | counters, gauges and health, one function per event |
 //! | [`http`] | `/healthz` and `/metrics` on `archive.host:archive.port` |
@@ -77,7 +77,8 @@ pub struct Archiver {
 /// an actix System.
 pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> {
     check(&config)?;
-    let pool = crate::sql::pool(&config.history, 2)?;
+    // Two connections for a batch's two halves (db::insert), one for the retention deletes.
+    let pool = crate::sql::pool(&config.history, 3)?;
     let mut client = ClientConfig::new();
     if let Some(id) = &config.archive.instance_id {
         // A static member: restarted (systemd after a crash), it is given its partitions
@@ -94,6 +95,12 @@ pub async fn run(config: Config, log: Logger) -> Result<Archiver, ArchiveError> 
         // A member that died (SIGKILL) gives its partitions up within 10 s.
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
+        // librdkafka waits 1 s before fetching again once its queue is over its threshold;
+        // the archiver drains that queue in a fraction of it and then sat idle (stalls of
+        // 200-750 ms a second in bench/streaming.sh). Fetch again soon, and more at once.
+        .set("fetch.queue.backoff.ms", "20")
+        .set("fetch.wait.max.ms", "100")
+        .set("max.partition.fetch.bytes", "8388608")
         .create()?;
     let consumer = Arc::new(consumer);
     let metrics = Arc::new(ArchiveMetrics::new(log.clone()));
