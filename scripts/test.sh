@@ -2,7 +2,8 @@
 # Runs the whole test suite: unit tests, integration tests against a real redis-server,
 # the binary's CLI, signals and logs, and the systemd unit checks.
 # Installs what a fresh Debian machine lacks: redis-server, systemd-analyze, promtool,
-# logrotate, mariadb-server, openssl and curl (the TLS tests) with apt-get, schemathesis with pip, and the tansu Kafka
+# logrotate, mariadb-server, openssl and curl (the TLS tests) with apt-get, schemathesis,
+# pandas and prometheus-client with pip, and the tansu Kafka
 # broker with cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,12 @@ scripts_dir=$(python3 -c "import sysconfig; print(sysconfig.get_path('scripts'))
 if ! command -v schemathesis >/dev/null 2>&1 && [ ! -x "$scripts_dir/schemathesis" ]; then
     echo "scripts/test.sh: installing schemathesis"
     python3 -m pip install --quiet schemathesis
+fi
+# pandas and prometheus_client read the UFM-compatible endpoints as UFM's consumers do
+# (tests/ufm.rs).
+if ! python3 -c 'import pandas, prometheus_client' >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing pandas and prometheus-client"
+    python3 -m pip install --quiet pandas prometheus-client
 fi
 
 # tansu (crates.io): the Kafka-protocol broker tests/archive.rs runs; built once per

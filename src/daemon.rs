@@ -11,6 +11,7 @@ use slog::{Logger, info, o, warn};
 
 use crate::cache::{CacheActor, CacheView, SyncSettings};
 use crate::config::Config;
+use crate::fabric::Fabric;
 use crate::history::{Source, Window, database::Archive};
 use crate::http::prometheus::Metrics;
 use crate::http::{self, BindError};
@@ -100,7 +101,13 @@ impl RunningDaemon {
 pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartError> {
     let t = &config.telemetry;
     let r = &config.redis;
-    let view = CacheView::new(t.switches, t.interval());
+    // Drawn here: the fabric's ports follow from it as the switches' samples do.
+    let seed = t.seed.unwrap_or_else(rand::random);
+    let fabric = config
+        .fabric
+        .enabled
+        .then(|| Arc::new(Fabric::new(&config.fabric, seed, t.interval())));
+    let view = CacheView::new(t.switches, t.interval()).with_fabric(fabric.clone());
     let metrics = Arc::new(Metrics::new(view.clone()));
     let sync = SyncSettings {
         pool: store::pool(r)?,
@@ -188,7 +195,11 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
 
     let mut switches_thread = None;
     if t.simulate {
-        let seed = t.seed.unwrap_or_else(rand::random);
+        if let Some(f) = &fabric {
+            info!(log, "Simulating a fat tree with UFM's port counters."; "leaves" => config.fabric.leaves,
+                "spines" => config.fabric.spines, "ports" => f.port_count(),
+                "link_gbps" => config.fabric.link_gbps);
+        }
         info!(log, "Simulating switches."; "switches" => t.switches,
             "interval_s" => t.update_interval_seconds, "seed" => seed);
         let writers = Arc::new(Writers {
@@ -203,7 +214,9 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
             for n in 0..switches {
                 let model = SwitchModel::new(seed, SwitchId(n));
                 let phase = phase(n, switches, interval);
-                SwitchActor::new(model, interval, phase, writers.clone()).start();
+                SwitchActor::new(model, interval, phase, writers.clone())
+                    .in_fabric(fabric.clone())
+                    .start();
             }
         });
         switches_thread = Some(thread);

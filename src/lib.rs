@@ -23,6 +23,10 @@
 //! routes left open; [`auth::limit`], a rate limit per token or source address), wired in
 //! as a middleware by [`http`], and [`tls`] (a listener's rustls config from its PEM files).
 //!
+//! With `fabric.enabled`, [`fabric`] is the fat tree and every port's counters (a pure
+//! function of the seed and a sample's step): the switches take their totals from it, and
+//! the cache renders UFM's per-port bodies from it at each switch's sample.
+//!
 //! Around them: [`model`] (switch ids, the metric catalogue, `Sample`), [`messages`] (every
 //! actor message, and Redis's state as the writer and cache report it), [`store::health`]
 //! (one function per Redis state change: log, gauge, notify), [`metrics`] (the daemon's own
@@ -40,6 +44,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod daemon;
+pub mod fabric;
 pub mod history;
 pub mod http;
 pub mod logging;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use super::Snapshot;
 use super::render;
+use crate::fabric::{Fabric, ufm};
 
 /// A route with a big body.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,6 +26,12 @@ pub enum BigBody {
     Counters,
     /// `/telemetry/`, JSON.
     Telemetry,
+    /// UFM's `/csv/metrics` (generator listener, `fabric.enabled`).
+    UfmCsv,
+    /// UFM's `/metrics`, Prometheus text.
+    UfmPrometheus,
+    /// UFM's `/json/metrics`.
+    UfmJson,
 }
 
 /// A body many requests share: rendered once per snapshot, gzipped at most once, and
@@ -95,6 +102,7 @@ struct Latest {
 pub struct LatestBodies {
     counters: Latest,
     telemetry: Latest,
+    ufm: [Latest; 3],
 }
 
 /// Clears a `Latest::busy` flag when the work it claimed ends, however it ends.
@@ -110,10 +118,20 @@ impl LatestBodies {
     /// `route`'s body for `snapshot`, gzipped if `gzip`: the snapshot's own if it is ready
     /// or this request can make it; the last one rendered while another worker is making
     /// it.
-    pub fn body(&self, snapshot: &Snapshot, route: BigBody, gzip: bool) -> Arc<SharedBody> {
+    /// The UFM bodies show `fabric`'s ports (empty without one).
+    pub fn body(
+        &self,
+        snapshot: &Snapshot,
+        route: BigBody,
+        gzip: bool,
+        fabric: Option<&Fabric>,
+    ) -> Arc<SharedBody> {
         let (latest, slot) = match route {
             BigBody::Counters => (&self.counters, &snapshot.csv),
             BigBody::Telemetry => (&self.telemetry, &snapshot.json),
+            BigBody::UfmCsv => (&self.ufm[0], &snapshot.ufm[0]),
+            BigBody::UfmPrometheus => (&self.ufm[1], &snapshot.ufm[1]),
+            BigBody::UfmJson => (&self.ufm[2], &snapshot.ufm[2]),
         };
         if let Some(body) = slot.get()
             && (!gzip || body.is_gzipped())
@@ -133,9 +151,17 @@ impl LatestBodies {
         }
         let body = slot
             .get_or_init(|| {
+                let ports = || {
+                    fabric
+                        .into_iter()
+                        .flat_map(|f| ufm::rows(f, snapshot.sample_times(), None))
+                };
                 let bytes = match route {
                     BigBody::Counters => render::counters_csv(&snapshot.switches),
                     BigBody::Telemetry => render::telemetry_json(&snapshot.switches),
+                    BigBody::UfmCsv => ufm::csv(ports()),
+                    BigBody::UfmPrometheus => ufm::prometheus(&ports().collect::<Vec<_>>()),
+                    BigBody::UfmJson => ufm::json(ports()),
                 };
                 Arc::new(SharedBody::new(bytes))
             })
@@ -154,6 +180,7 @@ impl LatestBodies {
         let latest = match route {
             BigBody::Counters => &self.counters,
             BigBody::Telemetry => &self.telemetry,
+            _ => &self.ufm[0],
         };
         latest.busy.store(true, Ordering::Release);
         Claim(&latest.busy)
@@ -193,13 +220,13 @@ mod tests {
     fn a_body_is_rendered_once_per_snapshot_and_gzipped_once() {
         let bodies = LatestBodies::default();
         let s = snapshot(1.0);
-        let plain = bodies.body(&s, BigBody::Telemetry, false);
+        let plain = bodies.body(&s, BigBody::Telemetry, false, None);
         assert!(!plain.is_gzipped());
-        let gzipped = bodies.body(&s, BigBody::Telemetry, true);
+        let gzipped = bodies.body(&s, BigBody::Telemetry, true, None);
         assert!(Arc::ptr_eq(&plain, &gzipped) && gzipped.is_gzipped());
         assert!(Arc::ptr_eq(
             &gzipped,
-            &bodies.body(&s, BigBody::Telemetry, true)
+            &bodies.body(&s, BigBody::Telemetry, true, None)
         ));
     }
 
@@ -207,16 +234,16 @@ mod tests {
     fn while_another_worker_renders_a_route_its_last_body_answers() {
         let bodies = LatestBodies::default();
         let (old, new) = (snapshot(1.0), snapshot(2.0));
-        let old_body = bodies.body(&old, BigBody::Counters, true);
+        let old_body = bodies.body(&old, BigBody::Counters, true, None);
 
         let busy = bodies.claim(BigBody::Counters);
         for gzip in [false, true] {
-            let body = bodies.body(&new, BigBody::Counters, gzip);
+            let body = bodies.body(&new, BigBody::Counters, gzip, None);
             assert!(Arc::ptr_eq(&body, &old_body), "gzip: {gzip}");
         }
         assert!(new.csv.get().is_none(), "rendered while another worker was");
         // Another route is not held up.
-        let telemetry = bodies.body(&new, BigBody::Telemetry, false);
+        let telemetry = bodies.body(&new, BigBody::Telemetry, false, None);
         assert!(
             std::str::from_utf8(&telemetry.bytes)
                 .unwrap()
@@ -224,7 +251,7 @@ mod tests {
         );
 
         drop(busy);
-        let body = bodies.body(&new, BigBody::Counters, true);
+        let body = bodies.body(&new, BigBody::Counters, true, None);
         assert_ne!(body.etag, old_body.etag);
         assert!(body.is_gzipped());
         assert!(Arc::ptr_eq(&body, new.csv.get().unwrap()));
@@ -235,7 +262,7 @@ mod tests {
         let bodies = LatestBodies::default();
         let s = snapshot(1.0);
         let _busy = bodies.claim(BigBody::Telemetry);
-        let body = bodies.body(&s, BigBody::Telemetry, true);
+        let body = bodies.body(&s, BigBody::Telemetry, true, None);
         assert!(body.is_gzipped());
         assert!(Arc::ptr_eq(&body, s.json.get().unwrap()));
     }
@@ -244,9 +271,9 @@ mod tests {
     fn a_last_body_without_gzip_does_not_answer_a_gzip_request() {
         let bodies = LatestBodies::default();
         let (old, new) = (snapshot(1.0), snapshot(2.0));
-        let old_body = bodies.body(&old, BigBody::Counters, false);
+        let old_body = bodies.body(&old, BigBody::Counters, false, None);
         let _busy = bodies.claim(BigBody::Counters);
-        let body = bodies.body(&new, BigBody::Counters, true);
+        let body = bodies.body(&new, BigBody::Counters, true, None);
         assert!(!Arc::ptr_eq(&body, &old_body));
         assert!(body.is_gzipped());
     }

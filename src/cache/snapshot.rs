@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::bodies::{BigBody, LatestBodies, SharedBody};
+use crate::fabric::Fabric;
 use crate::messages::LinkState;
 use crate::model::{FUTURE_TOLERANCE_MS, Sample, SwitchId, now_unix_ms};
 
@@ -53,6 +54,8 @@ pub struct Snapshot {
     /// The big bodies, rendered by the first request that needs them (see `bodies.rs`).
     pub(super) csv: OnceLock<Arc<SharedBody>>,
     pub(super) json: OnceLock<Arc<SharedBody>>,
+    /// UFM's bodies of the fabric's ports (`fabric.enabled`), rendered the same way.
+    pub(super) ufm: [OnceLock<Arc<SharedBody>>; 3],
 }
 
 impl Snapshot {
@@ -75,6 +78,7 @@ impl Snapshot {
             stale_after: interval * STALE_INTERVALS,
             csv: OnceLock::new(),
             json: OnceLock::new(),
+            ufm: Default::default(),
         }
     }
 
@@ -103,6 +107,15 @@ impl Snapshot {
         self.switches.len() as u32
     }
 
+    /// (switch number, sample time) of every switch with a sample, in switch order: what
+    /// the UFM bodies render each switch's ports at.
+    pub fn sample_times(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.switches
+            .iter()
+            .flatten()
+            .map(|s| (s.sample.switch.0, s.sample.updated_at_ms))
+    }
+
     pub fn get(&self, switch: SwitchId) -> Lookup<'_> {
         match self.switches.get(switch.index()) {
             Some(Some(state)) => Lookup::Found(state),
@@ -124,6 +137,8 @@ fn in_future(updated_at_ms: u64) -> bool {
 pub struct CacheView {
     current: Arc<ArcSwap<Snapshot>>,
     bodies: Arc<LatestBodies>,
+    /// The fabric whose ports the UFM bodies show, with `fabric.enabled`.
+    fabric: Option<Arc<Fabric>>,
 }
 
 impl CacheView {
@@ -138,7 +153,19 @@ impl CacheView {
         CacheView {
             current: Arc::new(ArcSwap::from_pointee(empty)),
             bodies: Arc::default(),
+            fabric: None,
         }
+    }
+
+    /// This view, with the fabric whose ports the UFM routes serve.
+    pub fn with_fabric(mut self, fabric: Option<Arc<Fabric>>) -> CacheView {
+        self.fabric = fabric;
+        self
+    }
+
+    /// The fabric, with `fabric.enabled`.
+    pub fn fabric(&self) -> Option<&Arc<Fabric>> {
+        self.fabric.as_ref()
     }
 
     /// The latest snapshot.
@@ -149,7 +176,8 @@ impl CacheView {
     /// `route`'s body for `snapshot` (the latest, or one taken a moment ago), gzipped if
     /// `gzip`; while another worker renders it, the one rendered before.
     pub fn body(&self, snapshot: &Snapshot, route: BigBody, gzip: bool) -> Arc<SharedBody> {
-        self.bodies.body(snapshot, route, gzip)
+        self.bodies
+            .body(snapshot, route, gzip, self.fabric.as_deref())
     }
 
     /// Makes `snapshot` the latest. Hands back the one it replaces when no reader holds it

@@ -8,6 +8,7 @@
 
 mod archive;
 mod auth;
+mod fabric;
 mod history;
 mod http;
 mod kafka;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use archive::ArchiveConfig;
 pub use auth::{AuthConfig, Scope, TokenConfig, parse_sha256, valid_token_name};
+pub use fabric::{FabricConfig, MAX_PORTS};
 pub use history::{HistoryConfig, MAX_WINDOW, WINDOW_BYTES_PER_SAMPLE, check_database_url};
 pub use http::{HttpConfig, MIN_REQUEST_TIMEOUT_MS};
 pub use kafka::{COMPRESSIONS, KafkaConfig};
@@ -104,6 +106,8 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// Bearer tokens and which routes stay open.
     pub auth: AuthConfig,
+    /// The UFM-compatible mode: a fat tree with per-port counters.
+    pub fabric: FabricConfig,
 }
 
 impl Default for Config {
@@ -120,6 +124,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             archive: ArchiveConfig::default(),
             auth: AuthConfig::default(),
+            fabric: FabricConfig::default(),
         }
     }
 }
@@ -186,6 +191,7 @@ impl Config {
         self.history.validate(&mut problems);
         self.archive.validate(&mut problems);
         self.auth.validate(&mut problems);
+        self.fabric.validate(&mut problems);
 
         let written = |section: &str| {
             !reset
@@ -203,6 +209,26 @@ impl Config {
                     "{b} overlaps generator_server's {a}; the two listeners need their own \
                      port, or addresses that do not cover each other"
                 ),
+            ));
+        }
+        if self.fabric.enabled
+            && written("telemetry")
+            && u64::from(self.telemetry.switches) != self.fabric.switches()
+        {
+            problems.push(Problem::new(
+                "telemetry.switches",
+                format!(
+                    "must be fabric.leaves + fabric.spines = {} with fabric.enabled, got {}",
+                    self.fabric.switches(),
+                    self.telemetry.switches
+                ),
+            ));
+        }
+        if self.fabric.enabled && !self.telemetry.simulate && self.telemetry.seed.is_none() {
+            problems.push(Problem::new(
+                "telemetry.seed",
+                "must be set with fabric.enabled and telemetry.simulate: false: the port \
+                 counters served follow from the seed the simulating daemon uses",
             ));
         }
         // Anyone who can reach a non-loopback address would read everything: only with

@@ -16,6 +16,7 @@ pub mod routes;
 pub mod schema;
 mod shared_body;
 mod telemetry;
+mod ufm;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -134,7 +135,7 @@ pub fn bind(
     let generator = bind_one(
         config,
         "generator_server",
-        counters::routes,
+        generator_routes,
         &shared,
         workers[0],
         generator_cap,
@@ -148,6 +149,11 @@ pub fn bind(
         metric_cap,
     )?;
     Ok((generator, metric))
+}
+
+/// The generator listener's routes: `/counters`, and UFM's (with `fabric.enabled`).
+fn generator_routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(counters::routes).configure(ufm::routes);
 }
 
 /// The metrics listener's routes: the API and its description.

@@ -27,10 +27,18 @@ pub const OPENAPI: &str = "/openapi.json";
 pub const DOCS: &str = "/docs";
 /// `GET /docs/{file}`: Swagger UI's files (`/docs/` is its page).
 pub const DOCS_FILES: &str = "/docs/{file:.*}";
+/// `GET /csv/metrics` (generator listener, `fabric.enabled`): UFM's per-port CSV.
+pub const UFM_CSV: &str = "/csv/metrics";
+/// `GET /json/metrics` (generator listener): the same as JSON.
+pub const UFM_JSON: &str = "/json/metrics";
+/// `GET /metrics` on the generator listener: the same as Prometheus text, UFM's names.
+pub const UFM_PROMETHEUS: &str = PROMETHEUS;
+/// `GET /fabric` (generator listener): the topology, for drawing.
+pub const TOPOLOGY: &str = "/fabric";
 
 /// Every route, as the `route` label of the request metrics (a label is never built from
 /// a client's path).
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 15] = [
     COUNTERS,
     FABRIC_NO_SLASH,
     FABRIC,
@@ -43,6 +51,9 @@ pub const ALL: [&str; 12] = [
     OPENAPI,
     DOCS,
     DOCS_FILES,
+    UFM_CSV,
+    UFM_JSON,
+    TOPOLOGY,
 ];
 
 /// The routes the OpenAPI document describes (the metrics API and the health routes).

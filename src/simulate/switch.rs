@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::SwitchModel;
+use crate::fabric::Fabric;
 use crate::messages::Produced;
 use crate::model::now_unix_ms;
 use crate::store::RedisWriter;
@@ -30,6 +31,8 @@ pub struct SwitchActor {
     /// Shared by every switch: cloning an `Addr` allocates a sender of its own, which at
     /// 100,000 switches is memory for nothing.
     writers: Arc<Writers>,
+    /// With `fabric.enabled`: the fabric whose ports make this switch's totals.
+    fabric: Option<Arc<Fabric>>,
 }
 
 impl SwitchActor {
@@ -44,13 +47,30 @@ impl SwitchActor {
             interval,
             phase,
             writers,
+            fabric: None,
         }
     }
 
+    /// This switch as part of `fabric`: its bandwidth and packet errors are the sums over
+    /// its ports, and it samples on the fabric's step grid (every switch at once, as UFM
+    /// samples a fabric), so both ends of a link report the same step.
+    pub fn in_fabric(mut self, fabric: Option<Arc<Fabric>>) -> Self {
+        self.fabric = fabric;
+        self
+    }
+
     fn sample(&mut self) {
-        let sample = self
-            .model
-            .next_sample(self.interval.as_secs_f64(), now_unix_ms());
+        let now = now_unix_ms();
+        let mut sample = self.model.next_sample(self.interval.as_secs_f64(), now);
+        if let Some(fabric) = &self.fabric {
+            let k = fabric.model.step(now);
+            let (rx, tx, errors) = fabric
+                .model
+                .switch_totals(&fabric.topology, sample.switch.0, k);
+            sample.bandwidth_in_mbps = (rx * 1000.0).round() / 1000.0;
+            sample.bandwidth_out_mbps = (tx * 1000.0).round() / 1000.0;
+            sample.packet_errors = errors;
+        }
         if let Some(kafka) = &self.writers.kafka {
             kafka.do_send(Produced(sample));
         }
@@ -63,6 +83,9 @@ impl Actor for SwitchActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.sample();
+        if let Some(fabric) = &self.fabric {
+            self.phase = fabric.model.until_next_step(now_unix_ms());
+        }
         ctx.run_later(self.phase, |act, ctx| {
             act.sample();
             ctx.run_interval(act.interval, |act, _| act.sample());

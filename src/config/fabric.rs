@@ -1,0 +1,163 @@
+//! `fabric`: the UFM-compatible mode, a fat tree of switches with per-port counters (off
+//! unless `enabled`), and its checks.
+
+use serde::{Deserialize, Serialize};
+
+use super::problem::Problem;
+
+/// Largest radix: the biggest InfiniBand switches have 128 ports (NDR, split).
+pub const MAX_PORTS: u16 = 256;
+
+/// A two-level fat tree: leaves carry the hosts and send everything else up to the spines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FabricConfig {
+    /// Simulate the fabric's ports and serve UFM Telemetry's endpoints (`/csv/metrics`,
+    /// `/metrics`, `/json/metrics`) on the generator listener; `telemetry.switches` must
+    /// then be `leaves + spines`.
+    pub enabled: bool,
+    /// Leaf switches: `switch-0` ... `switch-{leaves-1}`.
+    pub leaves: u32,
+    /// Spine switches: the ids after the leaves.
+    pub spines: u32,
+    /// Ports of every switch (its radix), numbered from 1.
+    pub ports_per_switch: u16,
+    /// Ports of each leaf that go down to hosts (HCAs); the rest go up to the spines.
+    pub hosts_per_leaf: u16,
+    /// Speed of every link, Gbit/s (HDR: 200, NDR: 400).
+    pub link_gbps: u32,
+}
+
+impl Default for FabricConfig {
+    fn default() -> Self {
+        // Five switches, as `telemetry.switches` defaults to.
+        FabricConfig {
+            enabled: false,
+            leaves: 3,
+            spines: 2,
+            ports_per_switch: 8,
+            hosts_per_leaf: 4,
+            link_gbps: 200,
+        }
+    }
+}
+
+impl FabricConfig {
+    /// Switches in the fabric.
+    pub fn switches(&self) -> u64 {
+        u64::from(self.leaves) + u64::from(self.spines)
+    }
+
+    /// Ports of each leaf that go up to the spines.
+    pub fn uplinks(&self) -> u16 {
+        self.ports_per_switch.saturating_sub(self.hosts_per_leaf)
+    }
+
+    /// This section's checks (only when enabled: a disabled fabric is never built).
+    pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        if !self.enabled {
+            return;
+        }
+        let mut problem = |key: &str, message: String| {
+            problems.push(Problem::new(format!("fabric.{key}"), message));
+        };
+        if self.leaves == 0 {
+            problem("leaves", "must be at least 1, got 0".into());
+        }
+        if self.spines == 0 {
+            problem("spines", "must be at least 1, got 0".into());
+        }
+        if !(2..=MAX_PORTS).contains(&self.ports_per_switch) {
+            problem(
+                "ports_per_switch",
+                format!("must be 2 to {MAX_PORTS}, got {}", self.ports_per_switch),
+            );
+        } else if self.hosts_per_leaf >= self.ports_per_switch {
+            problem(
+                "hosts_per_leaf",
+                format!(
+                    "must leave a leaf at least one uplink: less than ports_per_switch ({}), \
+                     got {}",
+                    self.ports_per_switch, self.hosts_per_leaf
+                ),
+            );
+        } else if self.spines > 0 {
+            // Every leaf uplink ends on a spine port.
+            let needed = u64::from(self.leaves) * u64::from(self.uplinks());
+            let have = u64::from(self.spines) * u64::from(self.ports_per_switch);
+            if needed > have {
+                problem(
+                    "spines",
+                    format!(
+                        "{} spines of {} ports cannot take the {needed} leaf uplinks; needs at \
+                         least {}",
+                        self.spines,
+                        self.ports_per_switch,
+                        needed.div_ceil(u64::from(self.ports_per_switch))
+                    ),
+                );
+            }
+        }
+        if !(1..=1_600).contains(&self.link_gbps) {
+            problem(
+                "link_gbps",
+                format!("must be 1 to 1600, got {}", self.link_gbps),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(f: &FabricConfig) -> Vec<String> {
+        let mut problems = Vec::new();
+        f.validate(&mut problems);
+        problems.into_iter().map(|p| p.key).collect()
+    }
+
+    #[test]
+    fn the_default_fabric_is_valid_and_has_the_default_five_switches() {
+        let f = FabricConfig {
+            enabled: true,
+            ..FabricConfig::default()
+        };
+        assert!(keys(&f).is_empty());
+        assert_eq!(f.switches(), 5);
+    }
+
+    #[test]
+    fn every_bad_fabric_value_is_named() {
+        let f = FabricConfig {
+            enabled: true,
+            leaves: 0,
+            spines: 0,
+            ports_per_switch: 1,
+            hosts_per_leaf: 0,
+            link_gbps: 0,
+        };
+        assert_eq!(
+            keys(&f),
+            [
+                "fabric.leaves",
+                "fabric.spines",
+                "fabric.ports_per_switch",
+                "fabric.link_gbps"
+            ]
+        );
+        let f = FabricConfig {
+            enabled: true,
+            hosts_per_leaf: 8,
+            ..FabricConfig::default()
+        };
+        assert_eq!(keys(&f), ["fabric.hosts_per_leaf"]);
+        // 10 leaves x 4 uplinks need 40 spine ports; 2 spines of 8 have 16.
+        let f = FabricConfig {
+            enabled: true,
+            leaves: 10,
+            ..FabricConfig::default()
+        };
+        assert_eq!(keys(&f), ["fabric.spines"]);
+    }
+}
