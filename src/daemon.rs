@@ -40,6 +40,8 @@ pub enum StartError {
     History(#[from] SqlError),
     #[error("auth.tokens_file: {0}")]
     Auth(String),
+    #[error("fabric.scenario: {0}")]
+    Scenario(String),
 }
 
 /// A started daemon: both listeners serving, every switch ticking.
@@ -106,9 +108,23 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let fabric = config
         .fabric
         .enabled
-        .then(|| Arc::new(Fabric::new(&config.fabric, seed, t.interval())));
+        .then(|| Arc::new(Fabric::new(&config.fabric.shape(), seed, t.interval())));
     let view = CacheView::new(t.switches, t.interval()).with_fabric(fabric.clone());
     let metrics = Arc::new(Metrics::new(view.clone()));
+    if let Some(f) = &fabric {
+        // Played from the next step: the same file and seed replay the same run.
+        let events = config
+            .fabric
+            .scenario_events(t.interval())
+            .map_err(StartError::Scenario)?;
+        if !events.is_empty() {
+            let start = f.model.step(crate::model::now_unix_ms()) + 1;
+            let made = f
+                .inject(&events, start)
+                .map_err(|e| StartError::Scenario(format!("{}: {}", e.field, e.message)))?;
+            crate::fabric::faults::injected(&made, "scenario", &log, &metrics.daemon);
+        }
+    }
     let sync = SyncSettings {
         pool: store::pool(r)?,
         every: t.interval(),

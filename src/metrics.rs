@@ -49,6 +49,8 @@ pub struct DaemonMetrics {
     pub http_rate_limited: Family<[(&'static str, String); 1], Counter>,
     /// Anonymous clients (source addresses) the rate limiter holds state for.
     pub http_rate_limit_clients: Gauge,
+    /// Faults injected into the fabric (`fabric.enabled`), by kind.
+    pub fabric_faults: Family<[(&'static str, &'static str); 1], Counter>,
 }
 
 impl Default for DaemonMetrics {
@@ -76,6 +78,7 @@ impl Default for DaemonMetrics {
             http_connection_limit_reached: Family::default(),
             http_rate_limited: Family::default(),
             http_rate_limit_clients: Gauge::default(),
+            fabric_faults: Family::default(),
         }
     }
 }
@@ -163,6 +166,11 @@ impl DaemonMetrics {
             "telemetryd_http_rate_limited",
             "Requests answered 429 Too Many Requests, by client (token name or anonymous)",
             d.http_rate_limited.clone(),
+        );
+        registry.register(
+            "telemetryd_fabric_faults",
+            "Faults injected into the fabric (scenario file and POST /fabric/faults), by kind",
+            d.fabric_faults.clone(),
         );
         registry.register(
             "telemetryd_http_rate_limit_clients",

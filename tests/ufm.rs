@@ -360,3 +360,375 @@ fn a_fabric_whose_switch_count_disagrees_is_a_config_error_naming_it() {
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, ["telemetry.seed"]);
 }
+
+/// POSTs `body` (JSON) to `url`, with `token` as bearer when given.
+async fn post(url: &str, body: &str, token: Option<&str>) -> Reply {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Reply {
+        status,
+        content_type: String::new(),
+        headers,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// The CSV rows of the first body whose switches' samples are all at or past `step`.
+async fn rows_at(g: std::net::SocketAddr, step: u64, interval_ms: u64) -> (u64, Rows) {
+    eventually(
+        &format!("a body at step {step}"),
+        Duration::from_secs(20),
+        || async {
+            let (_, rows) = split_rows(&get(&format!("http://{g}/csv/metrics")).await.body);
+            let steps: Vec<u64> = rows
+                .values()
+                .map(|c| c[0].parse::<u64>().unwrap() / 1000 / interval_ms)
+                .collect();
+            let k = *steps.iter().min()?;
+            (k >= step && steps.iter().all(|s| *s == k)).then_some((k, rows))
+        },
+    )
+    .await
+}
+
+fn counter(rows: &Rows, guid: &str, port: u16, column: usize) -> u64 {
+    rows[&(guid.to_string(), port)][KEY_COLUMNS + column]
+        .parse()
+        .unwrap()
+}
+
+/// The step `unix_s` (a fault's `from`) falls in, as the CSV's timestamps count steps.
+fn step_of(unix_s: f64, interval_ms: u64) -> u64 {
+    (unix_s * 1000.0).round() as u64 / interval_ms
+}
+
+#[actix_web::test]
+async fn a_link_down_stops_both_directions_and_counts_one_link_down_at_each_end() {
+    let redis = TestRedis::start();
+    let interval_ms = 500;
+    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
+    let g = daemon.generator_addr;
+    let fabric = get(&format!("http://{g}/fabric")).await.json();
+    let leaf = fabric["switches"][0]["node_guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port5 = &fabric["switches"][0]["ports"][4];
+    assert_eq!(port5["port_num"], 5);
+    let spine = port5["peer"]["node_guid"].as_str().unwrap().to_string();
+    let spine_port = port5["peer"]["port_num"].as_u64().unwrap() as u16;
+    let (_, before) = rows_at(g, 0, interval_ms).await;
+
+    let made = post(
+        &format!("http://{g}/fabric/faults"),
+        r#"{"kind": "link_down", "switch": "switch-0", "port": 5, "duration_s": 2}"#,
+        None,
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let fault = &made.json()["faults"][0];
+    assert_eq!(fault["kind"], "link_down");
+    let from = step_of(fault["from"].as_f64().unwrap(), interval_ms);
+    let to = step_of(fault["to"].as_f64().unwrap(), interval_ms);
+    assert_eq!(to - from, 4, "2 s of 0.5 s steps");
+
+    // Two bodies inside the fault: nothing moved either way on the link.
+    let (k1, a) = rows_at(g, from + 1, interval_ms).await;
+    assert!(
+        k1 < to - 1,
+        "the test fell behind: step {k1}, fault ends at {to}"
+    );
+    let (_, b) = rows_at(g, k1 + 1, interval_ms).await;
+    for (guid, port) in [(&leaf, 5u16), (&spine, spine_port)] {
+        assert_eq!(
+            counter(&a, guid, port, 0),
+            counter(&b, guid, port, 0),
+            "xmit"
+        );
+        assert_eq!(
+            counter(&a, guid, port, 1),
+            counter(&b, guid, port, 1),
+            "rcv"
+        );
+        assert_eq!(
+            counter(&b, guid, port, 6),
+            counter(&before, guid, port, 6) + 1,
+            "link downed"
+        );
+    }
+    // Another uplink of the leaf still carries traffic.
+    assert!(counter(&b, &leaf, 6, 0) > counter(&a, &leaf, 6, 0));
+    // After it: moving again, from where it stopped, both ends still in agreement.
+    let (_, c) = rows_at(g, to + 1, interval_ms).await;
+    assert!(counter(&c, &leaf, 5, 0) > counter(&b, &leaf, 5, 0));
+    assert_eq!(counter(&c, &leaf, 5, 0), counter(&c, &spine, spine_port, 1));
+    let listed = get(&format!("http://{g}/fabric/faults")).await.json();
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 1);
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn bursts_congestion_gone_ports_and_resets_show_in_every_output() {
+    let redis = TestRedis::start();
+    let interval_ms = 500;
+    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
+    let (g, m) = (daemon.generator_addr, daemon.metric_addr);
+    let fabric = get(&format!("http://{g}/fabric")).await.json();
+    let guid = |n: usize| {
+        fabric["switches"][n]["node_guid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (_, before) = rows_at(g, 0, interval_ms).await;
+    let errors_before =
+        get(&format!("http://{m}/telemetry/switch-1")).await.json()["packet_errors"]
+            .as_u64()
+            .unwrap();
+
+    let made = post(
+        &format!("http://{g}/fabric/faults"),
+        r#"[{"kind": "symbol_errors", "switch": "switch-1", "port": 2, "count": 1000},
+            {"kind": "congestion", "switch": "switch-1", "port": 5, "throughput": 0.1, "duration_s": 30},
+            {"kind": "port_gone", "switch": "switch-2", "port": 3, "duration_s": 30},
+            {"kind": "switch_gone", "switch": "switch-4", "duration_s": 30},
+            {"kind": "reset", "switch": "switch-0", "port": 1}]"#,
+        None,
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let from = step_of(
+        made.json()["faults"][0]["from"].as_f64().unwrap(),
+        interval_ms,
+    );
+    let (k, after) = rows_at(g, from, interval_ms).await;
+    let (_, later) = rows_at(g, k + 1, interval_ms).await;
+
+    // The burst: 1,000 symbol errors and 250 receive errors more, in the per-switch API too.
+    assert!(counter(&after, &guid(1), 2, 4) >= counter(&before, &guid(1), 2, 4) + 1000);
+    assert!(counter(&after, &guid(1), 2, 7) >= counter(&before, &guid(1), 2, 7) + 250);
+    // A switch's own sample, once it is one of a step the fault covers.
+    let sample_after = |n: u32, step: u64| async move {
+        eventually(
+            "the switch's sample after the fault",
+            Duration::from_secs(20),
+            || async {
+                let s = get(&format!("http://{m}/telemetry/switch-{n}"))
+                    .await
+                    .json();
+                let at = (s["updated_at"].as_f64().unwrap() * 1000.0).round() as u64 / interval_ms;
+                (at >= step).then_some(s)
+            },
+        )
+        .await
+    };
+    let errors = sample_after(1, from).await["packet_errors"]
+        .as_u64()
+        .unwrap();
+    assert!(errors >= errors_before + 250, "{errors_before} -> {errors}");
+    // Congestion (port 5 goes to switch-3, which stays): a tenth of the traffic, and the
+    // wait climbing by about 0.9 s a second.
+    let sent = |r: &Rows, port| counter(r, &guid(1), port, 0);
+    let wait = |r: &Rows| counter(r, &guid(1), 5, 15);
+    assert!(
+        wait(&later) - wait(&after) >= 400_000,
+        "{} -> {}",
+        wait(&after),
+        wait(&later)
+    );
+    let congested = sent(&later, 5) - sent(&after, 5);
+    let free = sent(&later, 7) - sent(&after, 7);
+    assert!(congested > 0 && congested < free, "{congested} vs {free}");
+    // Gone: the port, and every port of the spine, out of every output.
+    assert!(!after.contains_key(&(guid(2), 3)) && after.contains_key(&(guid(2), 4)));
+    assert!(!after.keys().any(|(g, _)| *g == guid(4)));
+    assert_eq!(after.len(), PORTS - 1 - 6);
+    let prom = get(&format!("http://{g}/metrics")).await.body;
+    assert!(!prom.contains(&guid(4)));
+    let json = get(&format!("http://{g}/json/metrics")).await.json();
+    assert_eq!(json.as_array().unwrap().len(), PORTS - 7);
+    // The spine carries nothing while gone (from the fault's second step: the first one's
+    // sample counts the step before it).
+    let spine = sample_after(4, from + 1).await;
+    assert_eq!(spine["bandwidth_out_mbps"], 0.0, "{spine}");
+    assert_eq!(spine["bandwidth_in_mbps"], 0.0, "{spine}");
+    // The reset: the port counts from 0 again.
+    assert!(counter(&after, &guid(0), 1, 0) < counter(&before, &guid(0), 1, 0));
+    assert_eq!(counter(&after, &guid(0), 1, 4), 0);
+    // Counted by kind in the daemon's own metrics.
+    let own = get(&format!("http://{m}/metrics")).await.body;
+    assert_eq!(
+        metric(&own, r#"telemetryd_fabric_faults_total{kind="congestion"}"#),
+        Some(1.0)
+    );
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn injecting_a_fault_needs_an_admin_token_and_a_bad_event_is_named() {
+    let redis = TestRedis::start();
+    let mut c = fabric_config(redis.port, 0.5);
+    c.auth.tokens = vec![
+        telemetryd::config::TokenConfig {
+            name: "dash".into(),
+            scope: telemetryd::config::Scope::Read,
+            sha256: telemetryd::auth::sha256_hex(b"read-token"),
+            rate_per_second: None,
+            burst: None,
+        },
+        telemetryd::config::TokenConfig {
+            name: "ops".into(),
+            scope: telemetryd::config::Scope::Admin,
+            sha256: telemetryd::auth::sha256_hex(b"admin-token"),
+            rate_per_second: None,
+            burst: None,
+        },
+    ];
+    let daemon = start(c, logging::discard()).await;
+    let url = format!("http://{}/fabric/faults", daemon.generator_addr);
+    let event = r#"{"kind": "link_down", "switch": "switch-0", "port": 5}"#;
+    assert_eq!(post(&url, event, None).await.status, 401);
+    let refused = post(&url, event, Some("read-token")).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json()["scope_needed"], "admin");
+    for (body, field) in [
+        (
+            r#"{"kind": "meteor", "switch": "switch-0", "port": 5}"#,
+            "kind",
+        ),
+        (
+            r#"{"kind": "link_down", "switch": "switch-9", "port": 5}"#,
+            "switch",
+        ),
+        (
+            r#"{"kind": "link_down", "switch": "switch-0", "port": 99}"#,
+            "port",
+        ),
+        (r#"{"kind": "link_down", "switch": "switch-0"}"#, "port"),
+        (
+            r#"{"kind": "symbol_errors", "switch": "switch-0", "port": 1}"#,
+            "count",
+        ),
+        (
+            r#"{"kind": "congestion", "switch": "switch-0", "port": 1, "throughput": 2}"#,
+            "throughput",
+        ),
+        (
+            r#"{"kind": "flap", "switch": "switch-0", "port": 5, "duration_s": 10}"#,
+            "period_s",
+        ),
+        (
+            r#"{"kind": "link_down", "switch": "switch-0", "port": 5, "colour": 1}"#,
+            "body",
+        ),
+        ("[]", "body"),
+        ("not json", "body"),
+    ] {
+        let r = post(&url, body, Some("admin-token")).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.json()["parameter"], field, "{body}: {}", r.body);
+    }
+    // Nothing was injected by any of them; the admin's event is.
+    let listed = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("read-token")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 0);
+    let flap =
+        r#"{"kind": "flap", "switch": "switch-0", "port": 5, "duration_s": 4, "period_s": 2}"#;
+    let made = post(&url, flap, Some("admin-token")).await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(
+        made.json()["faults"].as_array().unwrap().len(),
+        2,
+        "two downs in 4 s"
+    );
+    daemon.shutdown().await;
+}
+
+#[actix_web::test]
+async fn a_scenario_file_replays_the_same_faults_from_each_start() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scenario.yaml");
+    std::fs::write(
+        &path,
+        "events:\n\
+         - {at_s: 1, kind: link_down, switch: switch-0, port: 5, duration_s: 2}\n\
+         - {at_s: 2, kind: symbol_errors, switch: switch-3, port: 2, count: 500}\n\
+         - {at_s: 3, kind: flap, switch: switch-1, port: 6, duration_s: 4, period_s: 1}\n",
+    )
+    .unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut c = fabric_config(redis.port, 0.5);
+        c.fabric.scenario = Some(path.display().to_string());
+        let (log, lines) = capture_logger();
+        let daemon = start(c, log).await;
+        let listed = get(&format!("http://{}/fabric/faults", daemon.generator_addr))
+            .await
+            .json();
+        let faults = listed["faults"].as_array().unwrap().clone();
+        let start = faults[0]["from_step"].as_u64().unwrap() - 2;
+        // Every fault relative to the start: the same in both runs.
+        let relative: Vec<(String, String, u64, Option<u64>)> = faults
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["switch"].as_str().unwrap().to_string(),
+                    f["from_step"].as_u64().unwrap() - start,
+                    f["to_step"].as_u64().map(|t| t - start),
+                )
+            })
+            .collect();
+        let text = log_text(&lines);
+        let line = text
+            .lines()
+            .map(logfmt)
+            .find(|l| l["msg"] == "Faults injected.")
+            .expect("the injection logged");
+        assert_eq!(line["source"], "scenario");
+        assert_eq!(line["faults"], "6");
+        runs.push(relative);
+        daemon.shutdown().await;
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0].len(), 1 + 1 + 4, "a flap of 4 s at 1 s: four downs");
+    assert_eq!(
+        runs[0][0],
+        ("link_down".into(), "switch-0".into(), 2, Some(6))
+    );
+
+    // A scenario naming a port the fabric lacks stops the start, naming the key.
+    std::fs::write(
+        &path,
+        "events:\n- {kind: link_down, switch: switch-0, port: 42}\n",
+    )
+    .unwrap();
+    let mut c = fabric_config(redis.port, 0.5);
+    c.fabric.scenario = Some(path.display().to_string());
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!(err.problems[0].key, "fabric.scenario");
+    assert!(
+        err.problems[0]
+            .message
+            .contains("event 1 (link_down): port"),
+        "{}",
+        err.problems[0].message
+    );
+}

@@ -105,9 +105,12 @@ impl Gate {
         self.tokens.len()
     }
 
-    /// The scope a path needs; None: open to anyone.
-    pub fn needs(&self, path: &str) -> Option<Scope> {
+    /// The scope a request needs (`write`: a method that changes state); None: open to
+    /// anyone.
+    pub fn needs(&self, path: &str, write: bool) -> Option<Scope> {
         match path {
+            // Injecting faults changes what the fabric reports.
+            "/fabric/faults" if write => Some(Scope::Admin),
             "/healthz" | "/readyz" if self.open_health => None,
             "/metrics" if self.open_metrics => None,
             // Every route that exists reads; an unknown path too, so that without a token
@@ -121,9 +124,10 @@ impl Gate {
     pub fn check(
         &self,
         path: &str,
+        write: bool,
         authorization: Option<&[u8]>,
     ) -> Result<Option<Client>, Refusal> {
-        let Some(needs) = self.needs(path) else {
+        let Some(needs) = self.needs(path, write) else {
             return Ok(None);
         };
         let token = authorization.and_then(bearer).ok_or(Refusal::Missing)?;
@@ -214,40 +218,66 @@ mod tests {
     #[test]
     fn a_known_token_passes_with_its_name_and_anything_else_is_refused() {
         let g = gate(true, false);
-        let ok = g.check("/telemetry/", Some(b"Bearer read-token")).unwrap();
+        let ok = g
+            .check("/telemetry/", false, Some(b"Bearer read-token"))
+            .unwrap();
         assert_eq!(&*ok.unwrap().name, "grafana");
         let admin = g
-            .check("/telemetry/", Some(b"bearer  admin-token "))
+            .check("/telemetry/", false, Some(b"bearer  admin-token "))
             .unwrap();
         assert_eq!(admin.unwrap().scope, Scope::Admin);
-        assert_eq!(g.check("/telemetry/", None).unwrap_err(), Refusal::Missing);
         assert_eq!(
-            g.check("/telemetry/", Some(b"Basic read-token"))
+            g.check("/telemetry/", false, None).unwrap_err(),
+            Refusal::Missing
+        );
+        assert_eq!(
+            g.check("/telemetry/", false, Some(b"Basic read-token"))
                 .unwrap_err(),
             Refusal::Missing
         );
         assert_eq!(
-            g.check("/nope", Some(b"Bearer ")).unwrap_err(),
+            g.check("/nope", false, Some(b"Bearer ")).unwrap_err(),
             Refusal::Missing
         );
         assert_eq!(
-            g.check("/nope", Some(b"Bearer read-tokeN")).unwrap_err(),
+            g.check("/nope", false, Some(b"Bearer read-tokeN"))
+                .unwrap_err(),
             Refusal::Invalid
         );
     }
 
     #[test]
+    fn injecting_faults_needs_the_admin_scope_and_listing_them_only_read() {
+        let g = gate(true, false);
+        let read = Some(&b"Bearer read-token"[..]);
+        assert!(g.check("/fabric/faults", false, read).is_ok());
+        assert_eq!(
+            g.check("/fabric/faults", true, read).unwrap_err(),
+            Refusal::Scope {
+                token: "grafana".into(),
+                needs: Scope::Admin,
+                has: Scope::Read
+            }
+        );
+        let admin = g.check("/fabric/faults", true, Some(b"Bearer admin-token"));
+        assert_eq!(admin.unwrap().unwrap().scope, Scope::Admin);
+    }
+
+    #[test]
     fn health_and_metrics_are_open_only_as_configured() {
         let g = gate(true, false);
-        assert!(g.check("/healthz", None).unwrap().is_none());
-        assert!(g.check("/readyz", None).unwrap().is_none());
-        assert_eq!(g.check("/metrics", None).unwrap_err(), Refusal::Missing);
-        let closed = gate(false, true);
+        assert!(g.check("/healthz", false, None).unwrap().is_none());
+        assert!(g.check("/readyz", false, None).unwrap().is_none());
         assert_eq!(
-            closed.check("/healthz", None).unwrap_err(),
+            g.check("/metrics", false, None).unwrap_err(),
             Refusal::Missing
         );
-        assert!(closed.check("/metrics", None).unwrap().is_none());
+        let closed = gate(false, true);
+        assert_eq!(
+            closed.check("/healthz", false, None).unwrap_err(),
+            Refusal::Missing
+        );
+        assert!(closed.check("/metrics", false, None).unwrap().is_none());
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! `fabric`: the UFM-compatible mode, a fat tree of switches with per-port counters (off
 //! unless `enabled`), and its checks.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
+use crate::fabric::{Event, Fabric, Scenario, Shape};
 
 /// Largest radix: the biggest InfiniBand switches have 128 ports (NDR, split).
 pub const MAX_PORTS: u16 = 256;
@@ -26,6 +29,9 @@ pub struct FabricConfig {
     pub hosts_per_leaf: u16,
     /// Speed of every link, Gbit/s (HDR: 200, NDR: 400).
     pub link_gbps: u32,
+    /// A YAML file of timed fault events (`events: [{at_s, kind, switch, port, ...}]`),
+    /// played from the start; the same file and seed replay the same run.
+    pub scenario: Option<String>,
 }
 
 impl Default for FabricConfig {
@@ -38,6 +44,7 @@ impl Default for FabricConfig {
             ports_per_switch: 8,
             hosts_per_leaf: 4,
             link_gbps: 200,
+            scenario: None,
         }
     }
 }
@@ -50,11 +57,50 @@ impl FabricConfig {
 
     /// Ports of each leaf that go up to the spines.
     pub fn uplinks(&self) -> u16 {
-        self.ports_per_switch.saturating_sub(self.hosts_per_leaf)
+        self.shape().uplinks()
     }
 
-    /// This section's checks (only when enabled: a disabled fabric is never built).
-    pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+    /// The tree's shape, as the fabric takes it.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            leaves: self.leaves,
+            spines: self.spines,
+            ports_per_switch: self.ports_per_switch,
+            hosts_per_leaf: self.hosts_per_leaf,
+            link_gbps: self.link_gbps,
+        }
+    }
+
+    /// The scenario file's events, each checked against the fabric: the error names the
+    /// event (from 1) and what is wrong with it.
+    pub fn scenario_events(&self, interval: Duration) -> Result<Vec<Event>, String> {
+        let Some(path) = &self.scenario else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let scenario: Scenario =
+            serde_yaml::from_str(&text).map_err(|e| format!("{path} is not a scenario: {e}"))?;
+        let fabric = Fabric::new(&self.shape(), 0, interval);
+        for (n, event) in scenario.events.iter().enumerate() {
+            event
+                .faults(&fabric.topology, &fabric.model, 0, 1)
+                .map_err(|e| {
+                    format!(
+                        "{path}: event {} ({}): {}: {}",
+                        n + 1,
+                        event.kind,
+                        e.field,
+                        e.message
+                    )
+                })?;
+        }
+        Ok(scenario.events)
+    }
+
+    /// This section's checks (only when enabled: a disabled fabric is never built); the
+    /// scenario is read with steps of `interval`.
+    /// (None: the interval is invalid itself, and the scenario is not read.)
+    pub(super) fn validate(&self, interval: Option<Duration>, problems: &mut Vec<Problem>) {
         if !self.enabled {
             return;
         }
@@ -104,6 +150,14 @@ impl FabricConfig {
                 format!("must be 1 to 1600, got {}", self.link_gbps),
             );
         }
+        // The events are checked against the tree only once the tree itself is sound.
+        let sound = problems.iter().all(|p| !p.key.starts_with("fabric."));
+        if sound
+            && let Some(interval) = interval
+            && let Err(why) = self.scenario_events(interval)
+        {
+            problems.push(Problem::new("fabric.scenario", why));
+        }
     }
 }
 
@@ -113,7 +167,7 @@ mod tests {
 
     fn keys(f: &FabricConfig) -> Vec<String> {
         let mut problems = Vec::new();
-        f.validate(&mut problems);
+        f.validate(Some(Duration::from_secs(1)), &mut problems);
         problems.into_iter().map(|p| p.key).collect()
     }
 
@@ -136,6 +190,7 @@ mod tests {
             ports_per_switch: 1,
             hosts_per_leaf: 0,
             link_gbps: 0,
+            scenario: None,
         };
         assert_eq!(
             keys(&f),

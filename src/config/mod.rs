@@ -191,7 +191,10 @@ impl Config {
         self.history.validate(&mut problems);
         self.archive.validate(&mut problems);
         self.auth.validate(&mut problems);
-        self.fabric.validate(&mut problems);
+        let interval = (MIN_INTERVAL_SECONDS..=MAX_INTERVAL_SECONDS)
+            .contains(&self.telemetry.update_interval_seconds)
+            .then(|| self.telemetry.interval());
+        self.fabric.validate(interval, &mut problems);
 
         let written = |section: &str| {
             !reset

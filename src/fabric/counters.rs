@@ -11,7 +11,7 @@
 //! bursts: a port's bursts by minute b are `floor(b * q + q * u(b))`, mostly 0.
 
 use super::mix;
-use super::topology::{Peer, Port, Topology};
+use super::topology::{Peer, Port};
 
 /// UFM Telemetry's high-frequency port counters, in its CSV column order.
 pub const COUNTERS: [&str; 16] = [
@@ -54,13 +54,22 @@ const WAIT_TICKS_PER_S: f64 = 1.0e6;
 pub type PortCounters = [u64; 16];
 
 /// Who transmits on a link direction: a switch port or a host. Each has its own stream.
-#[derive(Clone, Copy)]
-enum Sender {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
     Switch(u32, u16),
     Host(u32),
 }
 
 impl Sender {
+    /// The two senders of `port`'s link: the port itself, and what is at its far end.
+    pub fn of(switch: u32, port: &Port) -> (Sender, Sender) {
+        let peer = match port.peer {
+            Peer::Switch { switch, port } => Sender::Switch(switch, port),
+            Peer::Host { host } => Sender::Host(host),
+        };
+        (Sender::Switch(switch, port.num), peer)
+    }
+
     fn key(self) -> u64 {
         match self {
             Sender::Switch(s, p) => (1 << 62) | (u64::from(s) << 16) | u64::from(p),
@@ -95,6 +104,11 @@ impl Model {
         }
     }
 
+    /// The update interval, the length of a step.
+    pub fn interval_ms(&self) -> u64 {
+        self.interval_ms
+    }
+
     /// The step of a sample taken at `at_ms`: whole intervals since [`EPOCH_MS`].
     pub fn step(&self, at_ms: u64) -> u64 {
         at_ms.saturating_sub(EPOCH_MS) / self.interval_ms
@@ -125,7 +139,7 @@ impl Model {
     }
 
     /// Words `sender` has transmitted by step `k`.
-    fn words(&self, sender: Sender, k: u64) -> u64 {
+    pub(super) fn words(&self, sender: Sender, k: u64) -> u64 {
         let key = sender.key();
         let rate = (self.words_per_step * self.load(sender)) as u64;
         let base = self.hash(&[4, key]) >> 24;
@@ -138,7 +152,7 @@ impl Model {
     }
 
     /// `PortXmitWait` of `sender` by step `k`: 0 below 40 % load, then climbing steeply.
-    fn wait(&self, sender: Sender, k: u64) -> u64 {
+    pub(super) fn wait(&self, sender: Sender, k: u64) -> u64 {
         let congestion = (self.load(sender) - 0.4).max(0.0);
         let rate = (self.wait_ticks_per_step * 4.0 * congestion * congestion) as u64;
         grow(0, rate, self.hash(&[7, sender.key(), k]), k)
@@ -157,15 +171,22 @@ impl Model {
         ((block * q + ((q * u) >> 32)) >> 32) as u64
     }
 
-    /// The counters of `port` of switch `switch` at step `k`.
+    /// The counters of `port` of switch `switch` at step `k`, with no fault.
     pub fn port(&self, switch: u32, port: &Port, k: u64) -> PortCounters {
-        let me = Sender::Switch(switch, port.num);
-        let peer = match port.peer {
-            Peer::Switch { switch, port } => Sender::Switch(switch, port),
-            Peer::Host { host } => Sender::Host(host),
-        };
-        let sent = self.words(me, k);
-        let received = self.words(peer, k);
+        self.port_with(switch, port, k, &Unfaulted(self))
+    }
+
+    /// The counters of `port` at step `k`, its link's traffic and wait as `traffic` has them.
+    pub(super) fn port_with(
+        &self,
+        switch: u32,
+        port: &Port,
+        k: u64,
+        traffic: &impl Traffic,
+    ) -> PortCounters {
+        let (me, peer) = Sender::of(switch, port);
+        let sent = traffic.words(me, k);
+        let received = traffic.words(peer, k);
         let rx = me.key();
         let burst = 1 + self.hash(&[10, rx]) % 64;
         let symbol = self.bursts(rx, 4, 1.0e-4, k);
@@ -180,27 +201,27 @@ impl Model {
         c[RCV_ERRORS] = symbol * burst.div_ceil(4);
         c[8] = self.bursts(rx, 8, 2.0e-5, k);
         c[XMIT_DISCARDS] = self.bursts(rx, 10, 5.0e-5, k) * burst;
-        c[XMIT_WAIT] = self.wait(me, k);
+        c[XMIT_WAIT] = traffic.wait(me, k);
         c
     }
+}
 
-    /// A switch's totals at step `k`, for its per-switch sample: (bandwidth in, bandwidth
-    /// out) in Mbit/s over the step that ended at `k` (the sums over its ports), and its
-    /// packet errors (receive errors plus transmit discards, summed over its ports).
-    pub fn switch_totals(&self, topology: &Topology, switch: u32, k: u64) -> (f64, f64, u64) {
-        let Some(s) = topology.switches.get(switch as usize) else {
-            return (0.0, 0.0, 0);
-        };
-        let (mut rx, mut tx, mut errors) = (0u64, 0u64, 0u64);
-        for port in &s.ports {
-            let now = self.port(switch, port, k);
-            let before = self.port(switch, port, k.saturating_sub(1));
-            rx += now[RCV_DATA] - before[RCV_DATA];
-            tx += now[XMIT_DATA] - before[XMIT_DATA];
-            errors += now[RCV_ERRORS] + now[XMIT_DISCARDS];
-        }
-        let mbps = |words: u64| words as f64 * 32.0 / (self.interval_ms as f64 / 1000.0) / 1e6;
-        (mbps(rx), mbps(tx), errors)
+/// What a sender has transmitted, and waited, by a step: the model's own functions, or
+/// those with faults applied (`faults.rs`).
+pub(super) trait Traffic {
+    fn words(&self, sender: Sender, k: u64) -> u64;
+    fn wait(&self, sender: Sender, k: u64) -> u64;
+}
+
+/// The model with no fault.
+struct Unfaulted<'a>(&'a Model);
+
+impl Traffic for Unfaulted<'_> {
+    fn words(&self, sender: Sender, k: u64) -> u64 {
+        self.0.words(sender, k)
+    }
+    fn wait(&self, sender: Sender, k: u64) -> u64 {
+        self.0.wait(sender, k)
     }
 }
 
@@ -215,19 +236,24 @@ fn grow(base: u64, rate: u64, h: u64, k: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FabricConfig;
+    use crate::fabric::topology::Shape;
+    use crate::fabric::topology::Topology;
     use proptest::prelude::*;
 
     fn fabric(seed: u64) -> (Topology, Model) {
-        let config = FabricConfig {
-            enabled: true,
+        let f = whole(seed);
+        (f.topology, f.model)
+    }
+
+    fn whole(seed: u64) -> crate::fabric::Fabric {
+        let config = Shape {
             leaves: 6,
             spines: 3,
             ports_per_switch: 8,
             hosts_per_leaf: 4,
             link_gbps: 200,
         };
-        (Topology::new(&config, seed), Model::new(seed, 200, 1000))
+        crate::fabric::Fabric::new(&config, seed, std::time::Duration::from_secs(1))
     }
 
     /// Steps from now into the next ten years.
@@ -266,9 +292,10 @@ mod tests {
 
         #[test]
         fn a_switch_bandwidth_is_the_sum_over_its_ports(seed in any::<u64>(), k in step()) {
-            let (t, m) = fabric(seed);
+            let f = whole(seed);
+            let (t, m) = (&f.topology, &f.model);
             for s in 0..t.switches.len() as u32 {
-                let (rx, tx, _) = m.switch_totals(&t, s, k);
+                let (rx, tx, _) = f.switch_totals(s, k);
                 let mut words = (0u64, 0u64);
                 for port in &t.switches[s as usize].ports {
                     let (a, b) = (m.port(s, port, k - 1), m.port(s, port, k));

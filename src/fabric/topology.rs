@@ -5,8 +5,26 @@
 use serde::Serialize;
 
 use super::mix;
-use crate::config::FabricConfig;
 use crate::model::SwitchId;
+
+/// What the fat tree is made of (`fabric.*` in the config, checked there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub leaves: u32,
+    pub spines: u32,
+    /// Every switch's radix.
+    pub ports_per_switch: u16,
+    /// Ports of a leaf cabled to hosts; the others go up.
+    pub hosts_per_leaf: u16,
+    pub link_gbps: u32,
+}
+
+impl Shape {
+    /// Ports of each leaf that go up to the spines.
+    pub fn uplinks(&self) -> u16 {
+        self.ports_per_switch.saturating_sub(self.hosts_per_leaf)
+    }
+}
 
 /// The top 24 bits of every switch's node GUID (an OUI), and of every host's.
 const SWITCH_OUI: u64 = 0x00b8_cef6;
@@ -54,6 +72,7 @@ pub struct Topology {
     pub hosts: u32,
     /// Link speed in Gbit/s.
     pub link_gbps: u32,
+    hosts_per_leaf: u32,
     host_mask: u64,
 }
 
@@ -63,7 +82,7 @@ impl Topology {
     /// Leaf `l`'s ports 1..=hosts_per_leaf go to its hosts; its uplink `u` goes to spine
     /// `(l * uplinks + u) % spines`, so each leaf spreads over every spine and the spines
     /// fill evenly, each taking the next free port.
-    pub fn new(config: &FabricConfig, seed: u64) -> Topology {
+    pub fn new(config: &Shape, seed: u64) -> Topology {
         let (leaves, spines) = (config.leaves, config.spines);
         let uplinks = u32::from(config.uplinks());
         let hosts = u32::from(config.hosts_per_leaf);
@@ -118,6 +137,7 @@ impl Topology {
             switches,
             hosts: leaves * hosts,
             link_gbps: config.link_gbps,
+            hosts_per_leaf: hosts,
             host_mask,
         }
     }
@@ -125,6 +145,16 @@ impl Topology {
     /// The switch `id`, if it is one of this fabric's.
     pub fn switch(&self, id: SwitchId) -> Option<&Switch> {
         self.switches.get(id.0 as usize)
+    }
+
+    /// The leaf port host `n` is cabled to: (leaf, port).
+    pub fn host_port(&self, host: u32) -> Option<(u32, u16)> {
+        (host < self.hosts).then(|| {
+            (
+                host / self.hosts_per_leaf,
+                (host % self.hosts_per_leaf + 1) as u16,
+            )
+        })
     }
 
     /// Host `n`'s node GUID.
@@ -151,8 +181,7 @@ mod tests {
     use super::*;
 
     fn fabric(leaves: u32, spines: u32, ports: u16, hosts: u16) -> Topology {
-        let config = FabricConfig {
-            enabled: true,
+        let config = Shape {
             leaves,
             spines,
             ports_per_switch: ports,
@@ -234,8 +263,7 @@ mod tests {
         );
         assert_eq!(fabric(40, 20, 64, 32).switches[9].guid, t.switches[9].guid);
         let other = Topology::new(
-            &FabricConfig {
-                enabled: true,
+            &Shape {
                 leaves: 40,
                 spines: 20,
                 ports_per_switch: 64,

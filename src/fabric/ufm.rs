@@ -65,25 +65,30 @@ pub struct Row {
 }
 
 /// Every port's row of the switches in `samples` ((switch number, sample time in Unix ms),
-/// in switch order) that `shard` holds, in (switch, port) order.
+/// in switch order) that `shard` holds, in (switch, port) order; ports a fault took out of
+/// the output are left out.
 pub fn rows<'a>(
     fabric: &'a Fabric,
     samples: impl Iterator<Item = (u32, u64)> + 'a,
     shard: Option<Shard>,
 ) -> impl Iterator<Item = Row> + 'a {
+    let faults = fabric.faults();
     samples.flat_map(move |(n, at_ms)| {
         let k = fabric.model.step(at_ms);
         let switch = fabric.topology.switches.get(n as usize);
         let guid = switch.map_or(0, |s| s.guid);
+        let faults = faults.clone();
+        let hidden = faults.clone();
         switch
             .into_iter()
             .flat_map(|s| s.ports.iter())
             .filter(move |p| shard.is_none_or(|s| s.holds(guid, p.num)))
+            .filter(move |p| !hidden.hidden(n, p.num, k))
             .map(move |p| Row {
                 guid,
                 port_num: p.num,
                 at_ms,
-                counters: fabric.model.port(n, p, k),
+                counters: fabric.port(&faults, n, p, k),
             })
     })
 }
@@ -256,8 +261,7 @@ mod tests {
 
     #[test]
     fn shards_split_the_rows_with_none_lost_or_repeated() {
-        let config = crate::config::FabricConfig {
-            enabled: true,
+        let config = crate::fabric::topology::Shape {
             leaves: 20,
             spines: 10,
             ports_per_switch: 16,

@@ -268,6 +268,7 @@ fn bind_one(
                 .app_data(web::Data::new(shared.metrics.clone()))
                 .app_data(web::Data::new(shared.history.clone()))
                 .app_data(web::Data::new(shared.guard.clone()))
+                .app_data(web::Data::new(shared.log.clone()))
                 // Inside the request log, which so logs the refusals and the token's name.
                 .wrap(actix_web::middleware::from_fn(auth_gate))
                 .wrap(request_log.clone())
@@ -433,7 +434,8 @@ async fn auth_gate(
     let client = match &guard.gate {
         Some(gate) => {
             let authorization = req.headers().get(actix_web::http::header::AUTHORIZATION);
-            match gate.check(req.path(), authorization.map(|v| v.as_bytes())) {
+            let write = !is_read(req.method());
+            match gate.check(req.path(), write, authorization.map(|v| v.as_bytes())) {
                 Ok(client) => client,
                 Err(refusal) => return refuse(req, refusal.into()),
             }
@@ -546,7 +548,7 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(no_route_error(&req))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(method_not_allowed_error(&req))
 }
 

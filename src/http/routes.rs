@@ -35,10 +35,12 @@ pub const UFM_JSON: &str = "/json/metrics";
 pub const UFM_PROMETHEUS: &str = PROMETHEUS;
 /// `GET /fabric` (generator listener): the topology, for drawing.
 pub const TOPOLOGY: &str = "/fabric";
+/// `GET`/`POST /fabric/faults` (generator listener): the faults, and injecting one (admin).
+pub const FAULTS: &str = "/fabric/faults";
 
 /// Every route, as the `route` label of the request metrics (a label is never built from
 /// a client's path).
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     COUNTERS,
     FABRIC_NO_SLASH,
     FABRIC,
@@ -54,6 +56,7 @@ pub const ALL: [&str; 15] = [
     UFM_CSV,
     UFM_JSON,
     TOPOLOGY,
+    FAULTS,
 ];
 
 /// The routes the OpenAPI document describes (the metrics API and the health routes).

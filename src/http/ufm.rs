@@ -4,20 +4,139 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use slog::Logger;
 
 use super::error::ApiError;
-use super::{read, routes, shared_body};
+use super::prometheus::Metrics;
+use super::{method_not_allowed, read, routes, shared_body};
 use crate::cache::{BigBody, CacheView};
+use crate::fabric::counters::EPOCH_MS;
 use crate::fabric::ufm::{self, Shard, ShardField};
+use crate::fabric::{Event, Fabric, Fault, faults};
+use crate::model::now_unix_ms;
+
+/// Largest body `POST /fabric/faults` reads.
+const MAX_FAULT_BODY: usize = 64 * 1024;
 
 /// Adds UFM's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read(routes::UFM_CSV, csv_metrics))
         .service(read(routes::UFM_JSON, json_metrics))
         .service(read(routes::UFM_PROMETHEUS, prometheus_metrics))
-        .service(read(routes::TOPOLOGY, topology));
+        .service(read(routes::TOPOLOGY, topology))
+        .service(
+            web::resource(routes::FAULTS)
+                .name(routes::FAULTS)
+                .route(web::get().to(list_faults))
+                .route(web::head().to(list_faults))
+                .route(web::post().to(inject_faults))
+                .default_service(web::to(method_not_allowed)),
+        );
+}
+
+/// The fabric, or the 404 of a daemon without one.
+fn fabric<'a>(req: &HttpRequest, view: &'a CacheView) -> Result<&'a Arc<Fabric>, ApiError> {
+    view.fabric().ok_or_else(|| ApiError::NoRoute {
+        path: req.path().to_string(),
+    })
+}
+
+/// A fault as the API shows it: its steps also as Unix seconds.
+#[derive(Serialize)]
+struct FaultOut<'a> {
+    #[serde(flatten)]
+    fault: &'a Fault,
+    from: f64,
+    to: Option<f64>,
+}
+
+fn faults_json(fabric: &Fabric, faults: &[Fault]) -> Vec<u8> {
+    let at = |step: u64| (EPOCH_MS + step * fabric.model.interval_ms()) as f64 / 1000.0;
+    let out: Vec<FaultOut> = faults
+        .iter()
+        .map(|fault| FaultOut {
+            fault,
+            from: at(fault.from_step),
+            to: fault.to_step.map(at),
+        })
+        .collect();
+    let mut body = serde_json::to_vec(&serde_json::json!({ "faults": out })).unwrap_or_default();
+    body.push(b'\n');
+    body
+}
+
+/// `GET /fabric/faults`: every fault injected so far, oldest first.
+async fn list_faults(
+    req: HttpRequest,
+    view: web::Data<CacheView>,
+) -> Result<HttpResponse, ApiError> {
+    let fabric = fabric(&req, &view)?;
+    let faults = fabric.faults();
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, JSON))
+        .body(faults_json(fabric, faults.all())))
+}
+
+/// One event or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Events {
+    One(Event),
+    Many(Vec<Event>),
+}
+
+/// `POST /fabric/faults` (admin scope): injects an event (a JSON object, as in a scenario
+/// file) or a list of them, `at_s` counted from the next step; all or none. 201 with the
+/// faults made; a bad event is a 400 naming its field.
+async fn inject_faults(
+    req: HttpRequest,
+    view: web::Data<CacheView>,
+    log: web::Data<Logger>,
+    metrics: web::Data<Arc<Metrics>>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let fabric = fabric(&req, &view)?;
+    let bad = |parameter: &str, message: String| ApiError::BadParameter {
+        parameter: parameter.into(),
+        message,
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| bad("body", e.to_string()))?;
+        if body.len() + chunk.len() > MAX_FAULT_BODY {
+            return Err(bad("body", format!("is over {MAX_FAULT_BODY} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let events = match serde_json::from_slice::<Events>(&body) {
+        Ok(Events::One(event)) => vec![event],
+        Ok(Events::Many(events)) => events,
+        Err(_) => {
+            // The untagged enum's error says nothing; the one event's says which field.
+            let why = serde_json::from_slice::<Event>(&body).err().map_or_else(
+                || "must be an event or a list of events".into(),
+                |e| e.to_string(),
+            );
+            return Err(bad("body", why));
+        }
+    };
+    if events.is_empty() {
+        return Err(bad("body", "holds no event".into()));
+    }
+    let start = fabric.model.step(now_unix_ms()) + 1;
+    let made = fabric
+        .inject(&events, start)
+        .map_err(|e| bad(e.field, e.message))?;
+    faults::injected(&made, "api", &log, &metrics.daemon);
+    Ok(HttpResponse::Created()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, JSON))
+        .body(faults_json(fabric, &made)))
 }
 
 const CSV: HeaderValue = HeaderValue::from_static("text/csv; charset=utf-8");

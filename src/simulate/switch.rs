@@ -64,9 +64,7 @@ impl SwitchActor {
         let mut sample = self.model.next_sample(self.interval.as_secs_f64(), now);
         if let Some(fabric) = &self.fabric {
             let k = fabric.model.step(now);
-            let (rx, tx, errors) = fabric
-                .model
-                .switch_totals(&fabric.topology, sample.switch.0, k);
+            let (rx, tx, errors) = fabric.switch_totals(sample.switch.0, k);
             sample.bandwidth_in_mbps = (rx * 1000.0).round() / 1000.0;
             sample.bandwidth_out_mbps = (tx * 1000.0).round() / 1000.0;
             sample.packet_errors = errors;
