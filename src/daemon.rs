@@ -185,6 +185,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         timeout: r.timeout(),
         simulating: t.simulate,
         metrics: metrics.daemon.clone(),
+        fabric: fabric.clone(),
     };
     let writer_cache = cache.clone();
     let writer_log = log.new(o!("actor" => "writer"));

@@ -732,3 +732,43 @@ async fn a_scenario_file_replays_the_same_faults_from_each_start() {
         err.problems[0].message
     );
 }
+
+#[actix_web::test]
+async fn every_port_is_kept_in_redis_with_its_switch_as_the_csv_shows_it() {
+    let redis = TestRedis::start();
+    let interval_ms = 500;
+    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
+    let g = daemon.generator_addr;
+    let guid = get(&format!("http://{g}/fabric")).await.json()["switches"][1]["node_guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A body and Redis at the same step of switch-1.
+    let (hash, rows) = eventually(
+        "Redis and the CSV at one step",
+        Duration::from_secs(20),
+        || {
+            let guid = guid.clone();
+            let redis = &redis;
+            async move {
+                let (_, rows) = split_rows(&get(&format!("http://{g}/csv/metrics")).await.body);
+                let hash = redis.hash(1).await;
+                let stored: f64 = hash.get("updated_at")?.parse().ok()?;
+                let shown = rows[&(guid.clone(), 1)][0].parse::<u64>().ok()? / 1000;
+                ((stored * 1000.0).round() as u64 / interval_ms == shown / interval_ms)
+                    .then_some((hash, rows))
+            }
+        },
+    )
+    .await;
+    let ports: Vec<&String> = hash.keys().filter(|k| k.starts_with("port:")).collect();
+    assert_eq!(ports.len(), 8, "a leaf's eight ports: {ports:?}");
+    for n in 1..=8u16 {
+        let stored: Vec<&str> = hash[&format!("port:{n}")].split(',').collect();
+        assert_eq!(stored.len(), 16);
+        assert_eq!(stored, rows[&(guid.clone(), n)][KEY_COLUMNS..], "port {n}");
+    }
+    // The metric fields are still there, as before.
+    assert!(hash.contains_key("bandwidth_in_mbps") && hash.contains_key("latency_ms"));
+    daemon.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! The Redis layout: one hash per switch, `telemetry:switch-<n>`, one field per metric,
-//! values as decimal text. Encoding is exact; decoding accepts what another writer may have
+//! values as decimal text; with `fabric.enabled` also one field per cabled port,
+//! `port:<n>`, its 16 counters joined by commas. Encoding is exact; decoding accepts what another writer may have
 //! put there and reports each field it cannot read.
 
 use crate::model::{FUTURE_TOLERANCE_MS, METRICS, Metric, Sample, SwitchId, now_unix_ms};
@@ -36,6 +37,24 @@ pub fn encode_into(sample: &Sample, out: &mut String) -> [usize; METRICS.len() +
         ends[i + 1] = out.len();
     }
     ends
+}
+
+/// The hash field of a switch's port `n` (`fabric.enabled`): `port:<n>`.
+pub fn port_field(n: u16) -> String {
+    format!("port:{n}")
+}
+
+/// A port's counters as its field's value: UFM's 16 counters in CSV column order, joined
+/// by commas (`out` cleared first).
+pub fn encode_port(counters: &[u64; 16], out: &mut String) {
+    out.clear();
+    let mut int = itoa::Buffer::new();
+    for (i, v) in counters.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(int.format(*v));
+    }
 }
 
 /// A switch's hash as `HMGET key <every metric>` returns it: one value per metric, in
@@ -160,6 +179,17 @@ fn parse_non_negative(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_field_holds_its_sixteen_counters_joined_by_commas() {
+        let mut counters = [0u64; 16];
+        counters[0] = u64::MAX;
+        counters[15] = 42;
+        let mut out = String::from("left over");
+        encode_port(&counters, &mut out);
+        assert_eq!(out, "18446744073709551615,0,0,0,0,0,0,0,0,0,0,0,0,0,0,42");
+        assert_eq!(port_field(7), "port:7");
+    }
 
     fn sample() -> Sample {
         Sample {

@@ -13,9 +13,10 @@ use futures_util::StreamExt;
 use slog::{Logger, debug, warn};
 
 use super::StoreError;
-use super::codec::{encode_into, switch_key};
+use super::codec::{encode_into, encode_port, port_field, switch_key};
 use super::health::Health;
 use crate::cache::CacheActor;
+use crate::fabric::{Fabric, FaultSet};
 use crate::messages::{Flush, Ping, Produced, Stored};
 use crate::metrics::DaemonMetrics;
 use crate::model::{Metric, Sample, SwitchId};
@@ -41,6 +42,8 @@ pub struct WriterSettings {
     /// (logs, `telemetryd_redis_up`, `/readyz`).
     pub simulating: bool,
     pub metrics: Arc<DaemonMetrics>,
+    /// With `fabric.enabled`: each switch's ports are written with it (`port:<n>` fields).
+    pub fabric: Option<Arc<Fabric>>,
 }
 
 /// The writer actor. See the module comment.
@@ -163,6 +166,7 @@ impl RedisWriter {
             self.settings.batch_size,
             self.settings.timeout,
             !self.health.state().is_up(),
+            self.settings.fabric.clone(),
         )
     }
 
@@ -306,6 +310,7 @@ async fn write_samples(
     batch_size: usize,
     timeout: Duration,
     check: bool,
+    fabric: Option<Arc<Fabric>>,
 ) -> WriteOutcome {
     let _one_at_a_time = lock.lock().await;
     let mut outcome = WriteOutcome {
@@ -333,10 +338,11 @@ async fn write_samples(
     // The replies borrow the samples; the block ends the borrow before they are returned.
     {
         let mut scratch = String::with_capacity(160);
-        let pipes = outcome
-            .samples
-            .chunks(batch_size)
-            .map(|chunk| hset_pipeline(chunk, &mut scratch));
+        let ports = fabric.as_deref().map(|f| (f, f.faults()));
+        let pipes = outcome.samples.chunks(batch_size).map(|chunk| {
+            let ports = ports.as_ref().map(|(f, faults)| (*f, &**faults));
+            hset_pipeline(chunk, &mut scratch, ports)
+        });
         let mut replies = std::pin::pin!(super::pipelined::<
             Vec<redis::RedisResult<redis::Value>>,
             _,
@@ -374,16 +380,35 @@ async fn write_samples(
     outcome
 }
 
-/// One pipeline of `HSET`s, one per sample. Errors are kept per command, so that a key of
-/// the wrong type fails only its own switch.
-fn hset_pipeline(samples: &[Sample], scratch: &mut String) -> redis::Pipeline {
+/// One pipeline of `HSET`s, one per sample, with its ports' counters when `ports` gives
+/// the fabric (and its faults). Errors are kept per command, so that a key of the wrong
+/// type fails only its own switch.
+fn hset_pipeline(
+    samples: &[Sample],
+    scratch: &mut String,
+    ports: Option<(&Fabric, &FaultSet)>,
+) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
+    let mut port = String::with_capacity(400);
     for sample in samples {
         let ends = encode_into(sample, scratch);
         let cmd = pipe.cmd("HSET").arg(&scratch[..ends[0]]);
         for (name, value) in Metric::names().zip(ends.windows(2)) {
             cmd.arg(name).arg(&scratch[value[0]..value[1]]);
+        }
+        let Some((fabric, faults)) = ports else {
+            continue;
+        };
+        let n = sample.switch.0;
+        let k = fabric.model.step(sample.updated_at_ms);
+        for p in fabric
+            .topology
+            .switch(sample.switch)
+            .map_or(&[][..], |s| &s.ports)
+        {
+            encode_port(&fabric.port(faults, n, p, k), &mut port);
+            cmd.arg(port_field(p.num)).arg(port.as_str());
         }
     }
     pipe
