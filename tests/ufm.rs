@@ -14,6 +14,26 @@ use telemetryd::{Config, logging};
 /// Columns before the counters.
 const KEY_COLUMNS: usize = 6;
 
+/// UFM's counters in the CSV's column order.
+const CSV_COUNTERS: [&str; 16] = [
+    "PortXmitDataExtended",
+    "PortRcvDataExtended",
+    "PortXmitPktsExtended",
+    "PortRcvPktsExtended",
+    "SymbolErrorCounterExtended",
+    "LinkErrorRecoveryCounterExtended",
+    "LinkDownedCounterExtended",
+    "PortRcvErrorsExtended",
+    "PortRcvRemotePhysicalErrorsExtended",
+    "PortRcvSwitchRelayErrorsExtended",
+    "PortXmitDiscardsExtended",
+    "PortXmitConstraintErrorsExtended",
+    "PortRcvConstraintErrorsExtended",
+    "ExcessiveBufferOverrunErrorsExtended",
+    "VL15DroppedExtended",
+    "PortXmitWaitExtended",
+];
+
 /// A fabric daemon's config: the default fat tree (3 leaves, 2 spines, 8 ports, 4 hosts
 /// per leaf: 36 cabled switch ports), sampled every `interval_s`.
 fn fabric_config(redis_port: u16, interval_s: f64) -> Config {
@@ -245,17 +265,20 @@ async fn both_ends_of_every_link_agree_and_counters_never_fall() {
     daemon.shutdown().await;
 }
 
-#[actix_web::test]
-async fn a_switch_bandwidth_is_the_sum_of_what_its_ports_carried_in_the_step() {
-    let redis = TestRedis::start();
+/// Switch `n`'s per-switch sample at some step k against its ports' rows at k - 1 and k:
+/// its bandwidth is the words its ports carried in the step (x 32 bits / 0.5 s), in and out.
+/// Returns (bandwidth in, bandwidth out) in Mbit/s and k.
+async fn bandwidth_is_the_sum_of_its_ports(
+    g: std::net::SocketAddr,
+    m: std::net::SocketAddr,
+    n: usize,
+) -> (f64, f64, u64) {
     let interval_ms = 500u64;
-    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
-    let (g, m) = (daemon.generator_addr, daemon.metric_addr);
-    let guid = get(&format!("http://{g}/fabric")).await.json()["switches"][3]["node_guid"]
+    let guid = get(&format!("http://{g}/fabric")).await.json()["switches"][n]["node_guid"]
         .as_str()
         .unwrap()
         .to_string();
-    // Words switch-3 (a spine) sent and received, by step.
+    // Words the switch sent and received, by step.
     let sums: std::rc::Rc<std::cell::RefCell<HashMap<u64, (u64, u64)>>> = Default::default();
     let (rx, tx, k) = eventually(
         "two consecutive steps and the sample",
@@ -272,7 +295,9 @@ async fn a_switch_bandwidth_is_the_sum_of_what_its_ports_carried_in_the_step() {
                 let tx = mine.iter().map(|c| word(c, 0)).sum::<u64>();
                 let rx = mine.iter().map(|c| word(c, 1)).sum::<u64>();
                 sums.borrow_mut().insert(k, (rx, tx));
-                let sample = get(&format!("http://{m}/telemetry/switch-3")).await.json();
+                let sample = get(&format!("http://{m}/telemetry/switch-{n}"))
+                    .await
+                    .json();
                 let at = (sample["updated_at"].as_f64().unwrap() * 1000.0).round() as u64;
                 let before = *sums.borrow().get(&(k.wrapping_sub(1)))?;
                 (at / interval_ms == k).then(|| {
@@ -290,10 +315,106 @@ async fn a_switch_bandwidth_is_the_sum_of_what_its_ports_carried_in_the_step() {
     )
     .await;
     let mbps = |words: u64| ((words as f64 * 32.0 / 0.5 / 1e6) * 1000.0).round() / 1000.0;
-    assert_eq!(rx.0, mbps(rx.1), "in, step {k}");
-    assert_eq!(tx.0, mbps(tx.1), "out, step {k}");
-    assert!(tx.0 > 0.0);
+    assert_eq!(rx.0, mbps(rx.1), "switch-{n} in, step {k}");
+    assert_eq!(tx.0, mbps(tx.1), "switch-{n} out, step {k}");
+    (rx.0, tx.0, k)
+}
+
+#[actix_web::test]
+async fn a_switch_bandwidth_is_the_sum_of_what_its_ports_carried_in_the_step() {
+    let redis = TestRedis::start();
+    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
+    let (_, tx, _) =
+        bandwidth_is_the_sum_of_its_ports(daemon.generator_addr, daemon.metric_addr, 3).await;
+    assert!(tx > 0.0);
     daemon.shutdown().await;
+}
+
+/// `/metrics` (UFM) and `/json/metrics` as rows keyed like the CSV's: (node GUID, port) ->
+/// (sample time in ms, the 16 counters in CSV order).
+type Values = HashMap<(String, u16), (u64, Vec<u64>)>;
+
+fn prometheus_values(body: &str) -> Values {
+    let mut out: Values = HashMap::new();
+    let order: HashMap<&str, usize> = CSV_COUNTERS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c, i))
+        .collect();
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (name, rest) = line.split_once('{').unwrap();
+        let (labels, values) = rest.split_once("} ").unwrap();
+        let label = |key: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=\"")))
+                .unwrap()
+                .trim_end_matches('"')
+                .to_string()
+        };
+        let (value, at) = values.split_once(' ').unwrap();
+        let entry = out
+            .entry((label("node_guid"), label("port_num").parse().unwrap()))
+            .or_insert((at.parse().unwrap(), vec![0; 16]));
+        entry.1[order[name]] = value.parse().unwrap();
+    }
+    out
+}
+
+fn json_values(body: &str) -> Values {
+    let rows: serde_json::Value = serde_json::from_str(body).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["node_guid"].as_str().unwrap().to_string(),
+                    r["port_num"].as_u64().unwrap() as u16,
+                ),
+                (
+                    r["timestamp"].as_u64().unwrap() / 1000,
+                    CSV_COUNTERS
+                        .iter()
+                        .map(|c| r[*c].as_u64().unwrap())
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn csv_values(rows: &Rows) -> Values {
+    rows.iter()
+        .map(|(key, cells)| {
+            (
+                key.clone(),
+                (
+                    cells[0].parse::<u64>().unwrap() / 1000,
+                    cells[KEY_COLUMNS..]
+                        .iter()
+                        .map(|v| v.parse().unwrap())
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The three UFM outputs, once they show the same samples: they then agree port for port.
+async fn the_three_outputs_agree(g: std::net::SocketAddr) -> Values {
+    eventually(
+        "the CSV, /metrics and JSON at one snapshot",
+        Duration::from_secs(20),
+        || async {
+            let csv =
+                csv_values(&split_rows(&get(&format!("http://{g}/csv/metrics")).await.body).1);
+            let prom = prometheus_values(&get(&format!("http://{g}/metrics")).await.body);
+            let json = json_values(&get(&format!("http://{g}/json/metrics")).await.body);
+            (csv == prom && csv == json).then_some(csv)
+        },
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -429,7 +550,7 @@ async fn a_link_down_stops_both_directions_and_counts_one_link_down_at_each_end(
 
     let made = post(
         &format!("http://{g}/fabric/faults"),
-        r#"{"kind": "link_down", "switch": "switch-0", "port": 5, "duration_s": 2}"#,
+        r#"{"kind": "link_down", "switch": "switch-0", "port": 5, "duration_s": 5}"#,
         None,
     )
     .await;
@@ -438,7 +559,7 @@ async fn a_link_down_stops_both_directions_and_counts_one_link_down_at_each_end(
     assert_eq!(fault["kind"], "link_down");
     let from = step_of(fault["from"].as_f64().unwrap(), interval_ms);
     let to = step_of(fault["to"].as_f64().unwrap(), interval_ms);
-    assert_eq!(to - from, 4, "2 s of 0.5 s steps");
+    assert_eq!(to - from, 10, "5 s of 0.5 s steps");
 
     // Two bodies inside the fault: nothing moved either way on the link.
     let (k1, a) = rows_at(g, from + 1, interval_ms).await;
@@ -466,6 +587,14 @@ async fn a_link_down_stops_both_directions_and_counts_one_link_down_at_each_end(
     }
     // Another uplink of the leaf still carries traffic.
     assert!(counter(&b, &leaf, 6, 0) > counter(&a, &leaf, 6, 0));
+    // The leaf's own bandwidth is what its ports carried, port 5 nothing; and the three
+    // outputs show the frozen link alike.
+    bandwidth_is_the_sum_of_its_ports(g, daemon.metric_addr, 0).await;
+    let all = the_three_outputs_agree(g).await;
+    assert_eq!(
+        all[&(leaf.clone(), 5)].1[6],
+        counter(&before, &leaf, 5, 6) + 1
+    );
     // After it: moving again, from where it stopped, both ends still in agreement.
     let (_, c) = rows_at(g, to + 1, interval_ms).await;
     assert!(counter(&c, &leaf, 5, 0) > counter(&b, &leaf, 5, 0));
@@ -560,6 +689,14 @@ async fn bursts_congestion_gone_ports_and_resets_show_in_every_output() {
     let spine = sample_after(4, from + 1).await;
     assert_eq!(spine["bandwidth_out_mbps"], 0.0, "{spine}");
     assert_eq!(spine["bandwidth_in_mbps"], 0.0, "{spine}");
+    // Every fault shows the same in /metrics and /json/metrics as in the CSV: the burst, the
+    // congested wait, the reset, the gone rows.
+    let all = the_three_outputs_agree(g).await;
+    assert!(all[&(guid(1), 2)].1[4] >= counter(&before, &guid(1), 2, 4) + 1000);
+    assert!(!all.contains_key(&(guid(2), 3)) && !all.keys().any(|(x, _)| *x == guid(4)));
+    // The congested leaf's own bandwidth is still what its ports carried.
+    let (_, out, _) = bandwidth_is_the_sum_of_its_ports(g, m, 1).await;
+    assert!(out > 0.0);
     // The reset: the port counts from 0 again.
     assert!(counter(&after, &guid(0), 1, 0) < counter(&before, &guid(0), 1, 0));
     assert_eq!(counter(&after, &guid(0), 1, 4), 0);
