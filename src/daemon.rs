@@ -59,6 +59,8 @@ pub struct RunningDaemon {
     pub(crate) log: Logger,
     pub(crate) stop_timeout: Duration,
     view: CacheView,
+    /// The history database's pool, closed at the stop.
+    pub(crate) history_pool: Option<sqlx::mysql::MySqlPool>,
 }
 
 /// The arbiters (threads) of the ingest, kept to stop them in order (see `shutdown`).
@@ -138,6 +140,10 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let (mailbox, inbox) = actix::dev::channel::channel(MAILBOX_CAPACITY);
     let cache = Addr::<CacheActor>::new(mailbox);
     let (history, window) = history_source(&config, &log)?;
+    let history_pool = match &history {
+        Some(Source::Database(archive)) => Some(archive.pool()),
+        _ => None,
+    };
     let guard = crate::auth::Guard::new(&config.auth)
         .map_err(StartError::Auth)?
         .map(std::sync::Arc::new);
@@ -274,6 +280,7 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         log,
         stop_timeout: config.shutdown.timeout(),
         view,
+        history_pool,
     })
 }
 

@@ -4,6 +4,7 @@
 //! 1. Both listeners stop accepting and finish the requests in flight. They go first so
 //!    that no client is answered by a daemon that has already stopped writing. Then each
 //!    writes its request summary for the last interval, now that no request is left out.
+//!    With `history.database`, its pool is closed: no request is left to use it.
 //! 2. The switches' thread stops, so no sample is drawn after the final flush.
 //! 3. The writer stops taking samples, waits for the write in flight, and writes every
 //!    pending sample: Redis ends with the latest state of every switch.
@@ -47,6 +48,11 @@ impl RunningDaemon {
             futures_util::future::join(a.stop(true), b.stop(true)).await;
             for summary in &self.summaries {
                 summary.report();
+            }
+            // No request is left to ask the history database: its connections are closed
+            // (COM_QUIT) rather than dropped.
+            if let Some(pool) = &self.history_pool {
+                pool.close().await;
             }
             if let Some(switches) = &self.threads.switches {
                 switches.stop();

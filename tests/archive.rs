@@ -409,3 +409,37 @@ fn the_readme_grants_the_archiver_exactly_the_rights_the_tests_run_it_with() {
     let rights = grant.split(" ON ").next().unwrap();
     assert_eq!(rights, common::mariadb::PRIVILEGES);
 }
+
+#[actix_web::test]
+async fn a_stopped_daemon_closes_its_history_connections_instead_of_dropping_them() {
+    let db = TestMariaDb::start();
+    let aborted = || {
+        db.sql("SHOW GLOBAL STATUS LIKE 'Aborted_clients'")
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("Aborted_clients")
+    };
+    let redis = common::TestRedis::start();
+    let mut c = common::config(redis.port, 2, 0.2);
+    c.history.database = Some(db.url());
+    c.history.password = Some(Secret::new(db.password()));
+    let before = aborted();
+    let daemon = common::start(c, logging::discard()).await;
+    // Queries open the pool's connections (a missing table is an answer all the same).
+    for _ in 0..3 {
+        let r = get(&format!(
+            "http://{}/telemetry/switch-1/latency_ms/history",
+            daemon.metric_addr
+        ))
+        .await;
+        assert!(r.status == 200 || r.status == 503, "{}", r.body);
+    }
+    let open = db.sql("SHOW GLOBAL STATUS LIKE 'Threads_connected'");
+    daemon.shutdown().await;
+    assert_eq!(
+        aborted(),
+        before,
+        "connections dropped unclosed (open before: {open})"
+    );
+}

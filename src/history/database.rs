@@ -56,6 +56,12 @@ impl Archive {
         })
     }
 
+    /// The pool, for the stop sequence to close (a connection dropped unclosed is an
+    /// "Aborted connection" warning in the database's log).
+    pub fn pool(&self) -> MySqlPool {
+        self.pool.clone()
+    }
+
     pub fn max_points(&self) -> usize {
         self.max_points
     }
