@@ -111,7 +111,9 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
         .fabric
         .enabled
         .then(|| Arc::new(Fabric::new(&config.fabric.shape(), seed, t.interval())));
-    let view = CacheView::new(t.switches, t.interval()).with_fabric(fabric.clone());
+    let view = CacheView::new(t.switches, t.interval())
+        .with_fabric(fabric.clone())
+        .with_shard(t.shard);
     let metrics = Arc::new(Metrics::new(view.clone()));
     if let Some(f) = &fabric {
         // Played from the next step: the same file and seed replay the same run.
@@ -177,8 +179,9 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     // and parses the replies on its own, with its own Redis pool; the cache reads Redis back
     // and merges on a third. The System's thread keeps signals and supervision.
     let cache_log = log.new(o!("actor" => "cache"));
-    let cache_actor =
-        CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone()).with_history(window);
+    let cache_actor = CacheActor::new(view.clone(), sync, t.simulate, cache_log.clone())
+        .with_history(window)
+        .with_shard(t.shard);
     let cache_thread = Arbiter::new();
     cache_thread.spawn_fn(move || {
         threads::enter(Ingest::Cache, &cache_log);
@@ -230,11 +233,17 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
             kafka: kafka.clone(),
         });
         let (switches, interval) = (t.switches, t.interval());
+        let config_shard = t.shard;
+        if let Some(s) = t.shard {
+            info!(log, "Simulating one shard; the others come from Redis."; "shard" => s.index,
+                "shards" => s.count);
+        }
         let switches_log = log.new(o!("actor" => "switches"));
         let thread = Arbiter::new();
         thread.spawn_fn(move || {
             threads::enter(Ingest::Switches, &switches_log);
-            for n in 0..switches {
+            let shard = config_shard;
+            for n in (0..switches).filter(|&n| shard.is_none_or(|s| s.holds(SwitchId(n)))) {
                 let model = SwitchModel::new(seed, SwitchId(n));
                 let phase = phase(n, switches, interval);
                 SwitchActor::new(model, interval, phase, writers.clone())

@@ -142,6 +142,27 @@ impl Metric {
     }
 }
 
+/// One of `count` instances that split the fabric's simulation (`telemetry.shard`): it
+/// simulates switch `n` when `n % count == index`, and serves them all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The shard switch `switch` belongs to.
+    pub fn of(count: u32, switch: SwitchId) -> u32 {
+        switch.0 % count.max(1)
+    }
+
+    /// Whether this shard simulates `switch`.
+    pub fn holds(&self, switch: SwitchId) -> bool {
+        Shard::of(self.count, switch) == self.index
+    }
+}
+
 /// One reading of one switch: what a switch actor produces and every later stage carries.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {

@@ -23,7 +23,7 @@ use slog::{Logger, warn};
 use crate::history::Window;
 use crate::messages::{KafkaHealth, LinkState, Ping, RedisHealth, Stored};
 use crate::metrics::DaemonMetrics;
-use crate::model::SwitchId;
+use crate::model::{Shard, SwitchId};
 use crate::store::StoreError;
 use crate::store::codec::Decoded;
 use crate::store::health::Health;
@@ -89,6 +89,9 @@ pub struct CacheActor {
     /// Whether this daemon simulates the switches: then the cache is loaded once every
     /// switch has a sample; otherwise once Redis has been read.
     simulating: bool,
+    /// With `telemetry.shard`: loaded once this shard's switches have a sample and Redis
+    /// has been read once (for the others').
+    shard: Option<Shard>,
     syncing: bool,
     synced_once: bool,
     /// Switches whose hash we already warned about; cleared when it reads cleanly again.
@@ -124,6 +127,7 @@ impl CacheActor {
             reads,
             sync,
             simulating,
+            shard: None,
             syncing: false,
             synced_once: false,
             warned: HashSet::new(),
@@ -138,6 +142,12 @@ impl CacheActor {
     /// Remembers every sample shown from now on in `window`.
     pub fn with_history(mut self, window: Option<Arc<Window>>) -> CacheActor {
         self.window = window;
+        self
+    }
+
+    /// The cache of an instance simulating `shard` (see `shard`).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> CacheActor {
+        self.shard = shard;
         self
     }
 
@@ -163,7 +173,13 @@ impl CacheActor {
         let mut states = std::mem::take(&mut self.spare);
         states.clear();
         states.extend(self.slots.iter().map(|s| s.shown));
-        let loaded = if self.simulating {
+        let loaded = if let (true, Some(shard)) = (self.simulating, self.shard) {
+            self.synced_once
+                && states
+                    .iter()
+                    .enumerate()
+                    .all(|(n, s)| s.is_some() || !shard.holds(SwitchId(n as u32)))
+        } else if self.simulating {
             states.iter().all(Option::is_some)
         } else {
             self.synced_once

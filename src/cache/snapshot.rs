@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use super::bodies::{BigBody, LatestBodies, SharedBody};
 use crate::fabric::Fabric;
 use crate::messages::LinkState;
-use crate::model::{FUTURE_TOLERANCE_MS, Sample, SwitchId, now_unix_ms};
+use crate::model::{FUTURE_TOLERANCE_MS, Sample, Shard, SwitchId, now_unix_ms};
 
 /// A sample older than this many update intervals counts as stale.
 pub const STALE_INTERVALS: u32 = 3;
@@ -116,6 +116,18 @@ impl Snapshot {
             .map(|s| (s.sample.switch.0, s.sample.updated_at_ms))
     }
 
+    /// Per shard of `count`: (switches with a sample, the oldest sample's time in Unix ms).
+    pub fn per_shard(&self, count: u32) -> Vec<(usize, Option<u64>)> {
+        let mut out = vec![(0usize, None::<u64>); count.max(1) as usize];
+        for state in self.switches.iter().flatten() {
+            let slot = &mut out[Shard::of(count, state.sample.switch) as usize];
+            slot.0 += 1;
+            let at = state.sample.updated_at_ms;
+            slot.1 = Some(slot.1.map_or(at, |o: u64| o.min(at)));
+        }
+        out
+    }
+
     pub fn get(&self, switch: SwitchId) -> Lookup<'_> {
         match self.switches.get(switch.index()) {
             Some(Some(state)) => Lookup::Found(state),
@@ -139,6 +151,8 @@ pub struct CacheView {
     bodies: Arc<LatestBodies>,
     /// The fabric whose ports the UFM bodies show, with `fabric.enabled`.
     fabric: Option<Arc<Fabric>>,
+    /// This instance's shard, with `telemetry.shard`.
+    shard: Option<Shard>,
 }
 
 impl CacheView {
@@ -154,7 +168,19 @@ impl CacheView {
             current: Arc::new(ArcSwap::from_pointee(empty)),
             bodies: Arc::default(),
             fabric: None,
+            shard: None,
         }
+    }
+
+    /// This view, of an instance simulating `shard`.
+    pub fn with_shard(mut self, shard: Option<Shard>) -> CacheView {
+        self.shard = shard;
+        self
+    }
+
+    /// The shard this instance simulates, with `telemetry.shard`.
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
     }
 
     /// This view, with the fabric whose ports the UFM routes serve.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
+use crate::model::Shard;
 
 /// Upper bound on `telemetry.switches`: well above any fabric, low enough that a typo
 /// cannot make the daemon allocate all memory.
@@ -33,6 +34,9 @@ pub struct TelemetryConfig {
     /// Whether this daemon simulates the switches. With `false` it only serves what other
     /// writers (another telemetryd, a collector) keep in Redis.
     pub simulate: bool,
+    /// `{index, count}`: this instance simulates only the switches `n` with
+    /// `n % count == index`, and serves every switch (the others from Redis). None: all.
+    pub shard: Option<Shard>,
 }
 
 impl Default for TelemetryConfig {
@@ -42,6 +46,7 @@ impl Default for TelemetryConfig {
             update_interval_seconds: 10.0,
             seed: None,
             simulate: true,
+            shard: None,
         }
     }
 }
@@ -64,6 +69,25 @@ impl TelemetryConfig {
                 "switches",
                 format!("must be at most {MAX_SWITCHES}, got {}", self.switches),
             );
+        }
+        if let Some(shard) = self.shard {
+            if shard.count == 0 || shard.count > self.switches.max(1) {
+                problem(
+                    "shard",
+                    format!(
+                        "count must be 1 to telemetry.switches ({}), got {}",
+                        self.switches, shard.count
+                    ),
+                );
+            } else if shard.index >= shard.count {
+                problem(
+                    "shard",
+                    format!(
+                        "index must be less than count ({}), got {}",
+                        shard.count, shard.index
+                    ),
+                );
+            }
         }
         let interval = self.update_interval_seconds;
         if !interval.is_finite() || interval <= 0.0 {

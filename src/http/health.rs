@@ -51,6 +51,20 @@ pub(crate) async fn healthz(cache: web::Data<Addr<CacheActor>>) -> HttpResponse 
 )]
 pub(crate) async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
     let s = view.snapshot();
+    // With telemetry.shard: which one this is, and how fresh every shard looks from here.
+    let shard = view.shard().map(|me| {
+        let now = now_unix_ms();
+        let shards: Vec<_> = s
+            .per_shard(me.count)
+            .into_iter()
+            .enumerate()
+            .map(|(index, (switches, oldest))| {
+                json!({"index": index, "switches_with_data": switches,
+                    "oldest_sample_age_ms": oldest.map(|ms| now.saturating_sub(ms))})
+            })
+            .collect();
+        json!({"index": me.index, "count": me.count, "shards": shards})
+    });
     let body = json!({
         "status": if s.loaded { "ready" } else { "loading" },
         "switches": s.fabric_size(),
@@ -60,6 +74,7 @@ pub(crate) async fn readyz(view: web::Data<CacheView>) -> HttpResponse {
         "stale": s.all_stale(),
         "cache_age_ms": s.published_at.elapsed().as_millis() as u64,
         "oldest_sample_age_ms": s.oldest_ms.map(|ms| now_unix_ms().saturating_sub(ms)),
+        "shard": shard,
     });
     if s.loaded {
         HttpResponse::Ok().json(body)

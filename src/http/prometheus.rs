@@ -94,6 +94,31 @@ impl Collector for TelemetryCollector {
             let series = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             ConstGauge::new(value).encode(series)?;
         }
+        if let Some(me) = self.0.shard() {
+            let mut info = encoder.encode_descriptor(
+                "telemetryd_shard",
+                "The shard this instance simulates (telemetry.shard), of how many",
+                None,
+                MetricType::Gauge,
+            )?;
+            let labels = [
+                ("index", me.index.to_string()),
+                ("count", me.count.to_string()),
+            ];
+            ConstGauge::new(1.0).encode(info.encode_family(&labels)?)?;
+            let mut ages = encoder.encode_descriptor(
+                "telemetryd_shard_oldest_sample_age_seconds",
+                "Age of the oldest sample the API serves, per shard (every instance serves all)",
+                None,
+                MetricType::Gauge,
+            )?;
+            let now = now_unix_ms();
+            for (index, (_, oldest)) in snapshot.per_shard(me.count).into_iter().enumerate() {
+                let age = oldest.map_or(0.0, |ms| now.saturating_sub(ms) as f64 / 1000.0);
+                ConstGauge::new(age)
+                    .encode(ages.encode_family(&[("shard", index.to_string())])?)?;
+            }
+        }
         Ok(())
     }
 }
