@@ -2,6 +2,8 @@
 # Installs telemetryd as a systemd service:
 #   /usr/local/bin/telemetryd, /etc/systemd/system/telemetryd.service,
 #   /etc/systemd/system/telemetryd-archive.service (the archiver; not enabled),
+#   /etc/systemd/system/telemetryd@.service (sharded instances, /etc/telemetryd/<name>.yaml;
+#   not enabled),
 #   /etc/telemetryd/telemetry.yaml (kept if it exists), /usr/local/share/doc/telemetryd/README.md
 # then reloads systemd. Usage: scripts/install.sh [--binary PATH] [--root DIR]
 #   --binary PATH  install this binary instead of building target/release/telemetryd
@@ -26,6 +28,8 @@ install -D -m 0755 "$binary" "$root/usr/local/bin/telemetryd"
 install -D -m 0644 systemd/telemetryd.service "$root/etc/systemd/system/telemetryd.service"
 install -D -m 0644 systemd/telemetryd-archive.service \
     "$root/etc/systemd/system/telemetryd-archive.service"
+scripts/template-unit.sh >"$root/etc/systemd/system/telemetryd@.service"
+chmod 0644 "$root/etc/systemd/system/telemetryd@.service"
 if [ ! -e "$root/etc/telemetryd/telemetry.yaml" ]; then
     install -D -m 0644 systemd/telemetry.yaml "$root/etc/telemetryd/telemetry.yaml"
 fi

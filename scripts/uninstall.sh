@@ -12,9 +12,11 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
     systemctl disable --now telemetryd.service telemetryd-archive.service 2>/dev/null || true
+    systemctl stop 'telemetryd@*.service' 2>/dev/null || true
 fi
 rm -f "$root/usr/local/bin/telemetryd" "$root/etc/systemd/system/telemetryd.service" \
-    "$root/etc/systemd/system/telemetryd-archive.service"
+    "$root/etc/systemd/system/telemetryd-archive.service" \
+    "$root/etc/systemd/system/telemetryd@.service"
 rm -rf "$root/usr/local/share/doc/telemetryd"
 [ -z "$purge" ] || rm -rf "$root/etc/telemetryd"
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then

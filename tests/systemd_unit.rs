@@ -71,6 +71,67 @@ fn both_units_exposure_scores_are_at_most_2() {
     }
 }
 
+/// `scripts/template-unit.sh`'s template, as instance `shard0` of this build.
+fn template_instance() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/template-unit.sh"
+    ))
+    .output()
+    .expect("scripts/template-unit.sh runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shard0.yaml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/telemetry.yaml"),
+        &config,
+    )
+    .unwrap();
+    let unit = dir.path().join("telemetryd@shard0.service");
+    let built = text
+        .replace(
+            "/usr/local/bin/telemetryd",
+            env!("CARGO_BIN_EXE_telemetryd"),
+        )
+        .replace(
+            "/etc/telemetryd/%i.yaml",
+            &dir.path().join("%i.yaml").display().to_string(),
+        );
+    std::fs::write(&unit, built).unwrap();
+    (dir, unit, text)
+}
+
+#[test]
+fn the_instance_template_is_the_daemon_unit_with_a_config_per_instance() {
+    let (_dir, unit, text) = template_instance();
+    let (ok, report) = analyze(&["verify", unit.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert!(!report.contains("telemetryd@shard0.service:"), "{report}");
+    let (ok, report) = analyze(&[
+        "security",
+        "--offline=true",
+        "--threshold=20",
+        unit.to_str().unwrap(),
+    ]);
+    assert!(ok, "{report}");
+    // Everything else is the daemon's unit line for line.
+    let lines = |t: &str| t.lines().map(String::from).collect::<Vec<_>>();
+    let (mine, daemon) = (lines(&text), lines(UNIT));
+    assert_eq!(mine.len(), daemon.len());
+    let changed: Vec<(&String, &String)> =
+        daemon.iter().zip(&mine).filter(|(a, b)| a != b).collect();
+    assert_eq!(changed.len(), 5, "{changed:#?}");
+    assert!(mine.contains(
+        &"ExecStart=/usr/local/bin/telemetryd --config /etc/telemetryd/%i.yaml".to_string()
+    ));
+    assert!(mine.contains(&"LogsDirectory=telemetryd-%i".to_string()));
+}
+
 #[test]
 fn the_unit_is_a_notify_service_with_a_watchdog_and_config_check() {
     for line in [

@@ -554,6 +554,31 @@ else
         "$(ct systemctl show -p ActiveState,Result telemetryd-archive 2>&1)" "$(archive_journal -n 10 2>&1)"
 fi
 
+# l. The instance template: telemetryd@shard1 reads /etc/telemetryd/shard1.yaml (its own
+#    ports, shard 1 of 2), starts as a notify service beside telemetryd, says which shard
+#    it is, and stops cleanly.
+cat >"$root/etc/telemetryd/shard1.yaml" <<'YAML'
+generator_server: {host: 127.0.0.1, port: 9011}
+metric_server: {host: 127.0.0.1, port: 8081}
+telemetry: {switches: 5, update_interval_seconds: 1, shard: {index: 1, count: 2}}
+redis: {host: 127.0.0.1, port: 6379}
+YAML
+shard_check="telemetryd@shard1: the template unit starts shard 1 of 2 from its own config, stops cleanly"
+rc=0
+out=$(ct timeout 60 systemctl start telemetryd@shard1 2>&1) || rc=$?
+shard_ready=$(ct curl -s --max-time 5 http://127.0.0.1:8081/readyz || true)
+shard_journal() { ct journalctl -u telemetryd@shard1 --no-pager -q -o cat 2>&1 || true; }
+stop_rc=0
+[ "$rc" -ne 0 ] || ct timeout 60 systemctl stop telemetryd@shard1 >/dev/null 2>&1 || stop_rc=$?
+if [ "$rc" -eq 0 ] && grep -q '"shard":{"count":2,"index":1' <<<"$shard_ready" &&
+    grep 'Simulating one shard' <<<"$(shard_journal)" | grep -q ' shard=1' &&
+    [ "$stop_rc" -eq 0 ] && [ "$(ct systemctl show -p Result --value telemetryd@shard1)" = success ]; then
+    pass "$shard_check"
+else
+    fail "$shard_check" "systemctl start exit status $rc ${out:+($out)}; stop $stop_rc" \
+        "readyz: $shard_ready" "$(shard_journal | tail -n 15)"
+fi
+
 # g. A clean stop: exit 0, inactive (not failed), and the daemon says it flushed everything.
 cursor=$(journal_cursor)
 rc=0
