@@ -10,18 +10,6 @@ use std::time::Duration;
 use common::*;
 use telemetryd::{Config, logging};
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl must be installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The files of one test: `ca`, Redis's `server` pair signed by it, a `client` pair signed
 /// by it, and `other-ca`, an authority that signed nothing here.
 struct Pki {

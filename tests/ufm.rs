@@ -15,24 +15,7 @@ use telemetryd::{Config, logging};
 const KEY_COLUMNS: usize = 6;
 
 /// UFM's counters in the CSV's column order.
-const CSV_COUNTERS: [&str; 16] = [
-    "PortXmitDataExtended",
-    "PortRcvDataExtended",
-    "PortXmitPktsExtended",
-    "PortRcvPktsExtended",
-    "SymbolErrorCounterExtended",
-    "LinkErrorRecoveryCounterExtended",
-    "LinkDownedCounterExtended",
-    "PortRcvErrorsExtended",
-    "PortRcvRemotePhysicalErrorsExtended",
-    "PortRcvSwitchRelayErrorsExtended",
-    "PortXmitDiscardsExtended",
-    "PortXmitConstraintErrorsExtended",
-    "PortRcvConstraintErrorsExtended",
-    "ExcessiveBufferOverrunErrorsExtended",
-    "VL15DroppedExtended",
-    "PortXmitWaitExtended",
-];
+use telemetryd::fabric::COUNTERS as CSV_COUNTERS;
 
 /// A fabric daemon's config: the default fat tree (3 leaves, 2 spines, 8 ports, 4 hosts
 /// per leaf: 36 cabled switch ports), sampled every `interval_s`.

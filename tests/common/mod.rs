@@ -17,6 +17,21 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::{self, AsyncCommands};
 use telemetryd::Config;
 
+/// Runs `openssl` with `args` (the TLS tests make their certificates with it); fails the
+/// test with openssl's own words when it fails.
+#[allow(dead_code)]
+pub fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
