@@ -42,6 +42,8 @@ pub enum StartError {
     Auth(String),
     #[error("fabric.scenario: {0}")]
     Scenario(String),
+    #[error("fabric.counter_sets: {0}")]
+    CounterSets(String),
 }
 
 /// A started daemon: both listeners serving, every switch ticking.
@@ -107,10 +109,19 @@ pub async fn run(config: Config, log: Logger) -> Result<RunningDaemon, StartErro
     let r = &config.redis;
     // Drawn here: the fabric's ports follow from it as the switches' samples do.
     let seed = t.seed.unwrap_or_else(rand::random);
-    let fabric = config
-        .fabric
-        .enabled
-        .then(|| Arc::new(Fabric::new(&config.fabric.shape(), seed, t.interval())));
+    let fabric = if config.fabric.enabled {
+        // Read again: the config was checked, so only a file changed since can fail.
+        let sets = config
+            .fabric
+            .counter_set_files()
+            .map_err(StartError::CounterSets)?;
+        let shape = config.fabric.shape();
+        Some(Arc::new(
+            Fabric::new(&shape, seed, t.interval()).with_counter_sets(sets),
+        ))
+    } else {
+        None
+    };
     let view = CacheView::new(t.switches, t.interval())
         .with_fabric(fabric.clone())
         .with_shard(t.shard);

@@ -892,3 +892,70 @@ async fn every_port_is_kept_in_redis_with_its_switch_as_the_csv_shows_it() {
     assert!(hash.contains_key("bandwidth_in_mbps") && hash.contains_key("latency_ms"));
     daemon.shutdown().await;
 }
+
+#[actix_web::test]
+async fn a_counter_set_file_picks_the_columns_of_cset_and_leaves_them_out_of_xcset() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("errors.cset"),
+        "# link health\nSymbolErrorCounterExtended\nLinkDownedCounterExtended  # flaps\n\nPortXmitWaitExtended\n",
+    )
+    .unwrap();
+    let mut c = fabric_config(redis.port, 0.5);
+    c.fabric.counter_sets = Some(dir.path().display().to_string());
+    let daemon = start(c, logging::discard()).await;
+    let g = daemon.generator_addr;
+
+    let body = get(&format!("http://{g}/csv/cset/errors")).await;
+    assert_eq!(body.status, 200);
+    let (header, rows) = split_rows(&body.body);
+    assert_eq!(
+        &header[KEY_COLUMNS..],
+        [
+            "SymbolErrorCounterExtended",
+            "LinkDownedCounterExtended",
+            "PortXmitWaitExtended"
+        ]
+    );
+    assert_eq!(rows.len(), PORTS);
+    assert!(rows.values().all(|cells| cells.len() == KEY_COLUMNS + 3));
+
+    let (header, rows) = split_rows(&get(&format!("http://{g}/csv/xcset/errors")).await.body);
+    assert_eq!(header.len(), KEY_COLUMNS + 13);
+    assert!(!header.iter().any(|h| h == "PortXmitWaitExtended"));
+    assert_eq!(rows.len(), PORTS);
+    // Sharded like the whole CSV.
+    let (_, part) = split_rows(
+        &get(&format!(
+            "http://{g}/csv/cset/errors?num_shards=2&shard=0&sharding_field=port_num"
+        ))
+        .await
+        .body,
+    );
+    assert!(!part.is_empty() && part.len() < PORTS);
+
+    let unknown = get(&format!("http://{g}/csv/cset/nope")).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"], "no such route");
+    daemon.shutdown().await;
+
+    // A counter UFM does not have is a config error naming the file and line.
+    std::fs::write(
+        dir.path().join("bad.cset"),
+        "PortXmitDataExtended\nPortBogus\n",
+    )
+    .unwrap();
+    let mut c = fabric_config(redis.port, 0.5);
+    c.fabric.counter_sets = Some(dir.path().display().to_string());
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!(err.problems[0].key, "fabric.counter_sets");
+    assert!(
+        err.problems[0]
+            .message
+            .contains("bad.cset:2: \"PortBogus\""),
+        "{}",
+        err.problems[0].message
+    );
+}

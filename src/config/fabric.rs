@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::problem::Problem;
-use crate::fabric::{Event, Fabric, Scenario, Shape};
+use std::collections::BTreeMap;
+
+use crate::fabric::{COUNTERS, Event, Fabric, Scenario, Shape};
 
 /// Largest radix: the biggest InfiniBand switches have 128 ports (NDR, split).
 pub const MAX_PORTS: u16 = 256;
@@ -32,6 +34,9 @@ pub struct FabricConfig {
     /// A YAML file of timed fault events (`events: [{at_s, kind, switch, port, ...}]`),
     /// played from the start; the same file and seed replay the same run.
     pub scenario: Option<String>,
+    /// A directory of UFM counter-set files, `NAME.cset`, one counter name a line (`#`
+    /// comments): `/csv/cset/NAME` serves only those counters, `/csv/xcset/NAME` all others.
+    pub counter_sets: Option<String>,
 }
 
 impl Default for FabricConfig {
@@ -45,6 +50,7 @@ impl Default for FabricConfig {
             hosts_per_leaf: 4,
             link_gbps: 200,
             scenario: None,
+            counter_sets: None,
         }
     }
 }
@@ -69,6 +75,57 @@ impl FabricConfig {
             hosts_per_leaf: self.hosts_per_leaf,
             link_gbps: self.link_gbps,
         }
+    }
+
+    /// The counter sets of `counter_sets`, by name: each the indices of its counters in
+    /// [`COUNTERS`] order as listed. The error names the file and line at fault.
+    pub fn counter_set_files(&self) -> Result<BTreeMap<String, Vec<usize>>, String> {
+        let mut sets = BTreeMap::new();
+        let Some(dir) = &self.counter_sets else {
+            return Ok(sets);
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {dir}: {e}"))?;
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let (Some(name), Some("cset")) = (
+                path.file_stem().and_then(|n| n.to_str()),
+                path.extension().and_then(|e| e.to_str()),
+            ) else {
+                continue;
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(format!(
+                    "{}: a set's name is letters, digits, _ and -",
+                    path.display()
+                ));
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut columns = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let counter = line.split('#').next().unwrap_or("").trim();
+                if counter.is_empty() {
+                    continue;
+                }
+                let column = COUNTERS.iter().position(|c| *c == counter).ok_or_else(|| {
+                    format!(
+                        "{}:{}: {counter:?} is not a UFM counter",
+                        path.display(),
+                        n + 1
+                    )
+                })?;
+                if !columns.contains(&column) {
+                    columns.push(column);
+                }
+            }
+            sets.insert(name.to_string(), columns);
+        }
+        Ok(sets)
     }
 
     /// The scenario file's events, each checked against the fabric: the error names the
@@ -158,6 +215,9 @@ impl FabricConfig {
         {
             problems.push(Problem::new("fabric.scenario", why));
         }
+        if let Err(why) = self.counter_set_files() {
+            problems.push(Problem::new("fabric.counter_sets", why));
+        }
     }
 }
 
@@ -191,6 +251,7 @@ mod tests {
             hosts_per_leaf: 0,
             link_gbps: 0,
             scenario: None,
+            counter_sets: None,
         };
         assert_eq!(
             keys(&f),

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod topology;
 pub mod ufm;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub struct Fabric {
     injecting: Mutex<()>,
     /// `/fabric`'s body, made by the first request: the topology never changes.
     topology_json: OnceLock<bytes::Bytes>,
+    /// Counter sets by name (`fabric.counter_sets`): column indices into [`COUNTERS`].
+    pub counter_sets: BTreeMap<String, Vec<usize>>,
 }
 
 impl Fabric {
@@ -43,7 +46,14 @@ impl Fabric {
             faults: ArcSwap::default(),
             injecting: Mutex::new(()),
             topology_json: OnceLock::new(),
+            counter_sets: BTreeMap::new(),
         }
+    }
+
+    /// The fabric, with its counter sets.
+    pub fn with_counter_sets(mut self, sets: BTreeMap<String, Vec<usize>>) -> Fabric {
+        self.counter_sets = sets;
+        self
     }
 
     /// The faults as they are now.

@@ -95,10 +95,17 @@ pub fn rows<'a>(
 
 /// The CSV header, with its newline.
 pub fn csv_header() -> String {
+    header(&ALL)
+}
+
+/// Every counter's column, in order.
+const ALL: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
+fn header(columns: &[usize]) -> String {
     let mut h = String::from("timestamp,source_id,tag,node_guid,port_guid,port_num");
-    for c in COUNTERS {
+    for &c in columns {
         h.push(',');
-        h.push_str(c);
+        h.push_str(COUNTERS[c]);
     }
     h.push('\n');
     h
@@ -106,7 +113,13 @@ pub fn csv_header() -> String {
 
 /// `/csv/metrics`: the header, then one row per port, each line ending in `\n`.
 pub fn csv(rows: impl Iterator<Item = Row>) -> Vec<u8> {
-    let mut out = csv_header().into_bytes();
+    csv_columns(rows, &ALL)
+}
+
+/// The CSV with only the counters `columns` (indices into [`COUNTERS`], in that order):
+/// `/csv/cset/NAME`.
+pub fn csv_columns(rows: impl Iterator<Item = Row>, columns: &[usize]) -> Vec<u8> {
+    let mut out = header(columns).into_bytes();
     let mut int = itoa::Buffer::new();
     for r in rows {
         let guid = guid_text(r.guid);
@@ -117,9 +130,9 @@ pub fn csv(rows: impl Iterator<Item = Row>) -> Vec<u8> {
         }
         out.push(b',');
         out.extend_from_slice(int.format(r.port_num).as_bytes());
-        for v in r.counters {
+        for &c in columns {
             out.push(b',');
-            out.extend_from_slice(int.format(v).as_bytes());
+            out.extend_from_slice(int.format(r.counters[c]).as_bytes());
         }
         out.push(b'\n');
     }

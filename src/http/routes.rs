@@ -33,6 +33,10 @@ pub const UFM_CSV: &str = "/csv/metrics";
 pub const UFM_JSON: &str = "/json/metrics";
 /// `GET /metrics` on the generator listener: the same as Prometheus text, UFM's names.
 pub const UFM_PROMETHEUS: &str = PROMETHEUS;
+/// `GET /csv/cset/{name}`: the CSV with only the counters of a set (`fabric.counter_sets`).
+pub const UFM_CSET: &str = "/csv/cset/{name}";
+/// `GET /csv/xcset/{name}`: the CSV with every counter but those of a set.
+pub const UFM_XCSET: &str = "/csv/xcset/{name}";
 /// `GET /fabric` (generator listener): the topology, for drawing.
 pub const TOPOLOGY: &str = "/fabric";
 /// `GET`/`POST /fabric/faults` (generator listener): the faults, and injecting one (admin).
@@ -40,7 +44,7 @@ pub const FAULTS: &str = "/fabric/faults";
 
 /// Every route, as the `route` label of the request metrics (a label is never built from
 /// a client's path).
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 18] = [
     COUNTERS,
     FABRIC_NO_SLASH,
     FABRIC,
@@ -55,6 +59,8 @@ pub const ALL: [&str; 16] = [
     DOCS_FILES,
     UFM_CSV,
     UFM_JSON,
+    UFM_CSET,
+    UFM_XCSET,
     TOPOLOGY,
     FAULTS,
 ];

@@ -18,7 +18,7 @@ use super::{method_not_allowed, read, routes, shared_body};
 use crate::cache::{BigBody, CacheView};
 use crate::fabric::counters::EPOCH_MS;
 use crate::fabric::ufm::{self, Shard, ShardField};
-use crate::fabric::{Event, Fabric, Fault, faults};
+use crate::fabric::{COUNTERS, Event, Fabric, Fault, faults};
 use crate::model::now_unix_ms;
 
 /// Largest body `POST /fabric/faults` reads.
@@ -29,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(read(routes::UFM_CSV, csv_metrics))
         .service(read(routes::UFM_JSON, json_metrics))
         .service(read(routes::UFM_PROMETHEUS, prometheus_metrics))
+        .service(read(routes::UFM_CSET, counter_set))
+        .service(read(routes::UFM_XCSET, counter_set))
         .service(read(routes::TOPOLOGY, topology))
         .service(
             web::resource(routes::FAULTS)
@@ -254,6 +256,33 @@ async fn prometheus_metrics(
     view: web::Data<CacheView>,
 ) -> Result<HttpResponse, ApiError> {
     ports(&req, &view, Format::Prometheus)
+}
+
+/// `GET /csv/cset/{name}` (only the set's counters, in the set's order) and
+/// `/csv/xcset/{name}` (every other counter): the CSV of the latest snapshot, or of a shard.
+/// A set nobody configured is a 404.
+async fn counter_set(
+    req: HttpRequest,
+    view: web::Data<CacheView>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let fabric = fabric(&req, &view)?;
+    let Some(set) = fabric.counter_sets.get(name.as_str()) else {
+        return Err(ApiError::NoRoute {
+            path: req.path().to_string(),
+        });
+    };
+    let columns: Vec<usize> = if req.path().starts_with("/csv/xcset/") {
+        (0..COUNTERS.len()).filter(|c| !set.contains(c)).collect()
+    } else {
+        set.clone()
+    };
+    let shard = shard(req.query_string())?;
+    let snapshot = view.snapshot();
+    let body = ufm::csv_columns(ufm::rows(fabric, snapshot.sample_times(), shard), &columns);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CONTENT_TYPE, CSV))
+        .body(body))
 }
 
 /// `GET /fabric`: every switch, its level and GUID, and what each port is cabled to.
