@@ -959,3 +959,45 @@ async fn a_counter_set_file_picks_the_columns_of_cset_and_leaves_them_out_of_xcs
         err.problems[0].message
     );
 }
+
+#[actix_web::test]
+async fn a_flap_downs_the_link_once_per_period_at_both_ends() {
+    let redis = TestRedis::start();
+    let interval_ms = 500;
+    let daemon = start(fabric_config(redis.port, 0.5), logging::discard()).await;
+    let g = daemon.generator_addr;
+    let fabric = get(&format!("http://{g}/fabric")).await.json();
+    let leaf = fabric["switches"][1]["node_guid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port6 = &fabric["switches"][1]["ports"][5];
+    let spine = port6["peer"]["node_guid"].as_str().unwrap().to_string();
+    let spine_port = port6["peer"]["port_num"].as_u64().unwrap() as u16;
+    let (_, before) = rows_at(g, 0, interval_ms).await;
+    let made = post(
+        &format!("http://{g}/fabric/faults"),
+        r#"{"kind": "flap", "switch": "switch-1", "port": 6, "duration_s": 3, "period_s": 1}"#,
+        None,
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let faults = made.json()["faults"].as_array().unwrap().clone();
+    assert_eq!(faults.len(), 3, "three periods of 1 s in 3 s");
+    let last = step_of(faults[2]["to"].as_f64().unwrap(), interval_ms);
+    let (_, after) = rows_at(g, last, interval_ms).await;
+    for (guid, port) in [(&leaf, 6u16), (&spine, spine_port)] {
+        assert_eq!(
+            counter(&after, guid, port, 6),
+            counter(&before, guid, port, 6) + 3,
+            "{guid} {port}"
+        );
+    }
+    // Up again: traffic moves, both ends agree, and the three outputs show it alike.
+    let all = the_three_outputs_agree(g).await;
+    assert_eq!(
+        all[&(leaf.clone(), 6)].1[0],
+        all[&(spine.clone(), spine_port)].1[1]
+    );
+    daemon.shutdown().await;
+}
