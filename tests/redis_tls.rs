@@ -26,23 +26,7 @@ impl Pki {
                 pki.path(&format!("{ca}.crt")),
                 pki.path(&format!("{ca}.key")),
             );
-            openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=telemetryd-test-{ca}"),
-                "-keyout",
-                &key,
-                "-out",
-                &cert,
-            ]);
+            self_signed(&cert, &key, &format!("telemetryd-test-{ca}"), &[]);
         }
         pki.issue("server", "subjectAltName=IP:127.0.0.1");
         pki.issue("client", "extendedKeyUsage=clientAuth");

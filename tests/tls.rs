@@ -13,25 +13,12 @@ use telemetryd::logging;
 fn certificate(dir: &Path) -> (String, String) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=telemetryd-test",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        &key,
-        "-out",
+    self_signed(
         &cert,
-    ]);
+        &key,
+        "telemetryd-test",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+    );
     (cert, key)
 }
 

@@ -319,10 +319,6 @@ impl FaultSet {
         &self.faults
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.faults.is_empty()
-    }
-
     fn on(
         &self,
         map: &HashMap<(u32, u16), Vec<usize>>,

@@ -32,6 +32,32 @@ pub fn openssl(args: &[&str]) {
     );
 }
 
+/// A self-signed P-256 certificate `cert` with key `key`, common name `cn`, valid two days;
+/// `extra` adds arguments (`-addext subjectAltName=IP:127.0.0.1`).
+#[allow(dead_code)]
+pub fn self_signed(cert: &str, key: &str, cn: &str, extra: &[&str]) {
+    let subject = format!("/CN={cn}");
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        &subject,
+        "-keyout",
+        key,
+        "-out",
+        cert,
+    ];
+    args.extend_from_slice(extra);
+    openssl(&args);
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
